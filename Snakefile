@@ -1,0 +1,21 @@
+# DomainStudio pipeline: few-shot, domain-driven adaptation of diffusion models.
+#   snakemake --cores all results/table1.csv             (main job, embedded default)
+#   snakemake --cores all --configfile config/smoke.yaml  (smoke run)
+# The DAG lives here and in workflow/rules/; params.yaml is the one configuration.
+
+configfile: "params.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/source.smk"
+include: "workflow/rules/adapt.smk"
+include: "workflow/rules/sample.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

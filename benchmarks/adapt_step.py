@@ -1,0 +1,64 @@
+"""Cost of one DomainStudio training step over one DDPM-FT step: same UNet, same batch, side by side.
+
+    python benchmarks/adapt_step.py [--model models/faces/source] [--batch 10] [--repeats 20] [--precision bf16]
+
+Without --model it builds the default UNet of params.yaml with random weights (the cost does not depend on them).
+Steps of the two methods are interleaved so that machine noise hits both alike; the ratio of medians is printed.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+
+import torch
+import yaml
+
+from domainstudio.adapt.methods import build_objective, method_weights
+from domainstudio.adapt.trainer import autocast
+from domainstudio.models.source import SchedulerConfig, UNetConfig, build_scheduler, build_unet, load_source
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model"); p.add_argument("--batch", type=int, default=10); p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--precision", default="bf16"); p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    params = yaml.safe_load(open("params.yaml"))
+    if a.model:
+        unet, sched = load_source(a.model)
+    else:
+        torch.manual_seed(0)
+        unet = build_unet(UNetConfig(**params["source"]["unet"]), params["resolution"])
+        sched = build_scheduler(SchedulerConfig(**params["source"]["scheduler"]))
+    weights = params["adapt"]["weights"]
+    res = unet.config.sample_size
+    x0 = torch.rand(a.batch, 3, res, res) * 2 - 1
+    methods = {}
+    for name in ("ddpm-ft", "domainstudio"):
+        model = copy.deepcopy(unet).train()
+        w = method_weights(name, weights)
+        objective = build_objective(w, copy.deepcopy(unet), sched, a.batch, params["adapt"].get("options"))
+        methods[name] = (model, objective, torch.optim.AdamW(model.parameters(), 1e-5), torch.Generator().manual_seed(0))
+    times = {name: [] for name in methods}
+    device = torch.device("cpu")
+    for i in range(a.repeats + 3):
+        for name, (model, objective, opt, gen) in methods.items():
+            t0 = time.perf_counter()
+            with autocast(device, a.precision):
+                loss, _ = objective(model, x0, gen)
+            opt.zero_grad(); loss.backward(); opt.step()
+            if i >= 3:  # warm-up
+                times[name].append(time.perf_counter() - t0)
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    print(f"UNet {sum(p.numel() for p in unet.parameters())/1e6:.2f} M params, {res} px, batch {a.batch}, {a.precision}, "
+          f"{a.threads} threads, {a.repeats} interleaved steps each")
+    for name, m in med.items():
+        print(f"  {name:13s} median step {m*1000:7.1f} ms")
+    print(f"ratio domainstudio / ddpm-ft: {med['domainstudio'] / med['ddpm-ft']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

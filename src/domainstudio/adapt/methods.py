@@ -1,0 +1,47 @@
+"""The adaptation methods of the diffusion family, by name (DESIGN §1 and the paper's ablation).
+
+Every method trains with :class:`~domainstudio.adapt.objectives.DomainStudio`; a method is the set of extra
+terms it switches on, with the weights of params.yaml (``adapt.weights``), so the ablation changes one thing:
+
+=============  ===============================================  =========================
+method         terms on top of L_simple                         paper
+=============  ===============================================  =========================
+ddpm-ft        none                                             DDPM fine-tuning baseline
+ds-img         l_img                                            DDPM-PA's first form
+ds-img-hf      l_img, l_hf                                      DomainStudio ablation
+domainstudio   l_img, l_hf, l_hfmse                             DomainStudio (full)
+=============  ===============================================  =========================
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from domainstudio.adapt.objectives import DomainStudio, DomainStudioOptions, DomainStudioWeights
+
+DIFFUSION_METHODS: dict[str, tuple[str, ...]] = {
+    "ddpm-ft": (),
+    "ds-img": ("l_img",),
+    "ds-img-hf": ("l_img", "l_hf"),
+    "domainstudio": ("l_img", "l_hf", "l_hfmse"),
+}
+
+
+def method_weights(method: str, weights: dict | None) -> DomainStudioWeights:
+    """The weights ``method`` trains with: the configured weight of each of its terms, 0 for the others."""
+    if method not in DIFFUSION_METHODS:
+        raise ValueError(f"unknown diffusion method {method!r}; available: {sorted(DIFFUSION_METHODS)}")
+    weights = dict(weights or {})
+    names = {f.name for f in dataclasses.fields(DomainStudioWeights)}
+    unknown = sorted(set(weights) - names)
+    if unknown:
+        raise ValueError(f"adapt.weights: unknown term(s) {unknown}; known: {sorted(names)}")
+    missing = [term for term in DIFFUSION_METHODS[method] if term not in weights]
+    if missing:
+        raise ValueError(f"adapt.weights: method {method!r} needs a weight for {missing}")
+    return DomainStudioWeights(**{term: float(weights[term]) for term in DIFFUSION_METHODS[method]})
+
+
+def build_objective(weights: DomainStudioWeights, source_unet, scheduler, batch_size: int, options: dict | None = None):
+    """The training objective; ``source_unet`` (a frozen copy of the source model) anchors the pairwise terms."""
+    opts = DomainStudioOptions(**(options or {}))
+    return DomainStudio(scheduler, source_unet, weights, opts, batch_size=batch_size)

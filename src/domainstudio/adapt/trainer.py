@@ -1,0 +1,139 @@
+"""One diffusion trainer for source pre-training and every adaptation method.
+
+Seeded and deterministic on CPU (all randomness comes from one ``torch.Generator`` whose state is
+checkpointed), EMA of the weights (diffusers ``EMAModel``), checkpoints every N steps, and a run that is
+killed resumes from its last checkpoint to the same final weights as an uninterrupted run.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import logging
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers.training_utils import EMAModel
+from tqdm import tqdm
+
+from domainstudio.atomic import atomic_file
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000
+    batch_size: int = 32
+    lr: float = 2e-4
+    warmup_steps: int = 0
+    ema_decay: float = 0.999  # 0 disables EMA (the final raw weights are saved)
+    grad_clip: float = 1.0
+    hflip: bool = True
+    precision: str = "fp32"  # fp32 | bf16 (autocast; on CPU too)
+    checkpoint_every: int = 500
+    log_every: int = 50
+    seed: int = 0
+    device: str = "auto"
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU; nothing requires a GPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def autocast(device: torch.device, precision: str):
+    if precision not in ("fp32", "bf16", "fp16"):
+        raise ValueError(f"precision must be fp32, bf16 or fp16, not {precision!r}")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def _batch(images: torch.Tensor, cfg: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """A batch of training images in [-1, 1]: without replacement when the set is large enough."""
+    n = images.shape[0]
+    if cfg.batch_size <= n:
+        idx = torch.randperm(n, generator=generator)[: cfg.batch_size]
+    else:
+        idx = torch.randint(0, n, (cfg.batch_size,), generator=generator)
+    x0 = images[idx].float() / 127.5 - 1.0
+    if cfg.hflip:
+        flip = torch.rand(cfg.batch_size, generator=generator) < 0.5
+        x0 = torch.where(flip[:, None, None, None], x0.flip(-1), x0)
+    return x0
+
+
+def train(unet, images: np.ndarray, objective, cfg: TrainConfig, checkpoint: str | Path, fingerprint: str, log_csv: str | Path | None = None):
+    """Train ``unet`` on uint8 images (N x H x W x 3) with ``objective``; return the final (EMA) UNet.
+
+    ``checkpoint`` is a file that survives a killed run; it is reused only when its ``fingerprint``
+    (the caller's digest of config, data and source model) matches.
+    """
+    device = resolve_device(cfg.device)
+    checkpoint = Path(checkpoint)
+    unet.to(device).train()
+    data = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=0.0)
+    warmup = max(cfg.warmup_steps, 1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
+    ema = EMAModel(unet.parameters(), decay=cfg.ema_decay) if cfg.ema_decay > 0 else None
+    generator = torch.Generator().manual_seed(cfg.seed)
+    step, rows = 0, []
+
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        if state.get("fingerprint") == fingerprint:
+            unet.load_state_dict(state["unet"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["lr_scheduler"])
+            if ema is not None:
+                ema.load_state_dict(state["ema"])
+            generator.set_state(state["generator"])
+            step, rows = state["step"], state["log"]
+            log.warning("resuming from %s at step %d", checkpoint, step)
+        else:
+            log.warning("ignoring checkpoint %s: it belongs to another configuration", checkpoint)
+
+    def save_checkpoint():
+        with atomic_file(checkpoint) as tmp:
+            torch.save({"fingerprint": fingerprint, "step": step, "unet": unet.state_dict(), "optimizer": optimizer.state_dict(),
+                        "lr_scheduler": scheduler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+                        "generator": generator.get_state(), "log": rows, "config": asdict(cfg)}, tmp)
+
+    bar = tqdm(total=cfg.steps, initial=step, desc="train", mininterval=2.0)
+    while step < cfg.steps:
+        x0 = _batch(data, cfg, generator).to(device)
+        with autocast(device, cfg.precision):
+            loss, terms = objective(unet, x0, generator)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite loss at step {step}: {terms}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(unet.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
+        optimizer.step()
+        scheduler.step()
+        if ema is not None:
+            ema.step(unet.parameters())
+        step += 1
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            rows.append({"step": step, "loss": loss.item(), "grad_norm": float(grad_norm), **terms})
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        bar.update(1)
+        if cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0 and step < cfg.steps:
+            save_checkpoint()
+    bar.close()
+
+    final = copy.deepcopy(unet).eval()
+    if ema is not None:
+        ema.copy_to(final.parameters())
+    if log_csv is not None and rows:
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        with atomic_file(log_csv) as tmp, open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(rows)
+    return final.cpu()

@@ -1,0 +1,275 @@
+"""The ``domainstudio`` command: one verb per workflow step. Snakemake rules and tests call these verbs.
+
+Stage settings arrive as ``--config-json`` (a block of params.yaml, already validated by the workflow's
+schema); unknown keys are an error here too, so the CLI can be used by hand without Snakemake.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("domainstudio")
+
+
+def _dataclass_from(cls, values: dict | None, where: str):
+    values = dict(values or {})
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise SystemExit(f"error: unknown key(s) {unknown} in {where}; allowed: {sorted(names)}")
+    return cls(**values)
+
+
+def _set_threads(threads: int | None) -> None:
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def _digest(*parts) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, (bytes, bytearray)):
+            h.update(part)
+        elif hasattr(part, "tobytes"):
+            h.update(part.tobytes())
+        else:
+            h.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def _model_digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(folder.rglob("*")):
+        if f.is_file():
+            h.update(f.relative_to(folder).as_posix().encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+# -- data -------------------------------------------------------------------------------------------------
+
+def cmd_render_source(a):
+    from domainstudio.data.world import render_source
+
+    render_source(a.world, a.out, a.count, a.resolution, a.seed)
+
+
+def cmd_render_target(a):
+    from domainstudio.data.world import render_target
+
+    render_target(a.world, a.domain, a.out, a.shot_sets, a.reference, a.resolution, a.seed)
+
+
+def cmd_world_figure(a):
+    from domainstudio.data.world import domain_overview, world_module
+    from domainstudio.report.figures import labelled_grid
+
+    images = domain_overview(a.world, a.resolution, a.seed, per_domain=a.per_domain)
+    labelled_grid(images, list(world_module(a.world).DOMAINS), a.per_domain, a.out)
+
+
+# -- source model -------------------------------------------------------------------------------------------
+
+def cmd_pretrain(a):
+    import torch
+
+    from domainstudio.adapt.objectives import NoisePrediction
+    from domainstudio.adapt.trainer import TrainConfig, train
+    from domainstudio.atomic import atomic_dir
+    from domainstudio.data.images import load_image_folder
+    from domainstudio.models.source import SchedulerConfig, UNetConfig, build_scheduler, build_unet, count_parameters, save_source
+
+    cfg = json.loads(a.config_json)
+    unknown = sorted(set(cfg) - {"unet", "scheduler", "train"})
+    if unknown:
+        raise SystemExit(f"error: unknown key(s) {unknown} in source config; allowed: ['scheduler', 'train', 'unet']")
+    unet_cfg = _dataclass_from(UNetConfig, cfg.get("unet"), "source.unet")
+    sched_cfg = _dataclass_from(SchedulerConfig, cfg.get("scheduler"), "source.scheduler")
+    train_cfg = _dataclass_from(TrainConfig, cfg.get("train"), "source.train")
+    images = load_image_folder(a.images, a.resolution)  # validates every file before training
+    _set_threads(a.threads)
+    torch.manual_seed(train_cfg.seed)
+    unet = build_unet(unet_cfg, a.resolution)
+    scheduler = build_scheduler(sched_cfg)
+    log.info("pre-training a %d-parameter UNet on %d images from %s", count_parameters(unet), len(images), a.images)
+    fingerprint = _digest(cfg, a.resolution, images)
+    with atomic_dir(a.out) as tmp:
+        final = train(unet, images, NoisePrediction(scheduler), train_cfg, a.checkpoint, fingerprint, log_csv=tmp / "train_log.csv")
+        save_source(final, scheduler, tmp)
+    Path(a.checkpoint).unlink(missing_ok=True)
+
+
+def cmd_import_source(a):
+    from domainstudio.atomic import atomic_dir
+    from domainstudio.models.source import load_source, save_source
+
+    unet, scheduler = load_source(a.pretrained)
+    if a.resolution and unet.config.sample_size != a.resolution:
+        raise SystemExit(f"error: source model {a.pretrained} generates {unet.config.sample_size} px images but resolution is {a.resolution}")
+    with atomic_dir(a.out) as tmp:
+        save_source(unet, scheduler, tmp)
+
+
+# -- adaptation and sampling --------------------------------------------------------------------------------
+
+def cmd_adapt(a):
+    import copy
+
+    from domainstudio.adapt.methods import build_objective, method_weights
+    from domainstudio.adapt.trainer import TrainConfig, train
+    from domainstudio.atomic import atomic_dir
+    from domainstudio.data.images import load_image_folder
+    from domainstudio.models.source import load_source, save_source
+
+    cfg = json.loads(a.config_json)
+    unknown = sorted(set(cfg) - {"train", "weights", "options"})
+    if unknown:
+        raise SystemExit(f"error: unknown key(s) {unknown} in adapt config; allowed: ['options', 'train', 'weights']")
+    train_cfg = _dataclass_from(TrainConfig, cfg.get("train"), "adapt.train")
+    try:
+        weights = method_weights(a.method, cfg.get("weights"))
+        images = load_image_folder(a.images, a.resolution, count=a.shots)  # validates before training
+        unet, scheduler = load_source(a.source)
+        pairwise = weights.l_img > 0 or weights.l_hf > 0
+        objective = build_objective(weights, copy.deepcopy(unet) if pairwise else None, scheduler,
+                                    train_cfg.batch_size, cfg.get("options"))
+    except (TypeError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from None
+    _set_threads(a.threads)
+    fingerprint = _digest(cfg, a.method, a.shots, images, _model_digest(Path(a.source)))
+    with atomic_dir(a.out) as tmp:
+        final = train(unet, images, objective, train_cfg, a.checkpoint, fingerprint, log_csv=tmp / "train_log.csv")
+        save_source(final, scheduler, tmp)
+        (tmp / "adaptation.json").write_text(json.dumps(
+            {"method": a.method, "shots": a.shots, "weights": dataclasses.asdict(weights), "options": cfg.get("options", {}),
+             "train": dataclasses.asdict(train_cfg), "source": str(a.source), "images": str(a.images)}, indent=2))
+    Path(a.checkpoint).unlink(missing_ok=True)
+
+
+def cmd_sample(a):
+    from PIL import Image  # noqa: F401  (images are written by save_images)
+
+    from domainstudio.atomic import atomic_dir
+    from domainstudio.data.images import image_grid, save_images
+    from domainstudio.models.source import load_source
+    from domainstudio.sampling import SampleConfig, ddim_sample
+
+    cfg = _dataclass_from(SampleConfig, json.loads(a.config_json), "sample")
+    if a.n_samples:
+        cfg = dataclasses.replace(cfg, n_samples=a.n_samples)
+    if a.seed is not None:
+        cfg = dataclasses.replace(cfg, seed=a.seed)
+    _set_threads(a.threads)
+    unet, scheduler = load_source(a.model)
+    images = ddim_sample(unet, scheduler, cfg)
+    with atomic_dir(a.out) as tmp:
+        save_images(images, tmp / "images")
+        image_grid(images[:64], columns=8, scale=2).save(tmp / "grid.png")
+        (tmp / "sampling.json").write_text(json.dumps({**dataclasses.asdict(cfg), "model": str(a.model)}, indent=2))
+
+
+# -- evaluation and report ------------------------------------------------------------------------------------
+
+def cmd_intra_lpips(a):
+    from domainstudio.atomic import atomic_file
+    from domainstudio.data.images import load_image_folder
+    from domainstudio.metrics.intra_lpips import intra_lpips
+    from domainstudio.metrics.lpips_embedding import LpipsEmbedding
+
+    _set_threads(a.threads)
+    embedding = LpipsEmbedding(a.backbone, resize=a.resize)  # fails here, before any work, if weights are missing
+    train = load_image_folder(a.train, a.resolution, count=a.shots)
+    samples = load_image_folder(Path(a.samples) / "images", a.resolution)
+    result = intra_lpips(samples, train, embedding, cluster_cap=a.cluster_cap, seed=a.seed)
+    meta = dict(kv.split("=", 1) for kv in a.meta)
+    record = {**meta, "backbone": a.backbone, "lpips_resize": a.resize, "cluster_cap": a.cluster_cap, **dataclasses.asdict(result)}
+    with atomic_file(a.out) as tmp:
+        tmp.write_text(json.dumps(record, indent=2))
+
+
+def cmd_table(a):
+    from domainstudio.report.tables import intra_lpips_table
+
+    intra_lpips_table(a.metrics, a.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="domainstudio", description=__doc__.splitlines()[0])
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="verb", required=True)
+
+    def verb(name, func, help):
+        s = sub.add_parser(name, help=help, description=help)
+        s.set_defaults(func=func)
+        return s
+
+    s = verb("render-source", cmd_render_source, "Render the embedded world's source training set")
+    s.add_argument("--world", default="faces"); s.add_argument("--out", required=True)
+    s.add_argument("--count", type=int, required=True); s.add_argument("--resolution", type=int, default=32); s.add_argument("--seed", type=int, default=0)
+
+    s = verb("render-target", cmd_render_target, "Render a target domain: nested K-shot sets and a reference set")
+    s.add_argument("--world", default="faces"); s.add_argument("--domain", required=True); s.add_argument("--out", required=True)
+    s.add_argument("--shot-sets", type=int, nargs="+", default=[1, 5, 10]); s.add_argument("--reference", type=int, required=True)
+    s.add_argument("--resolution", type=int, default=32); s.add_argument("--seed", type=int, default=0)
+
+    s = verb("world-figure", cmd_world_figure, "A grid of example images of every domain of an embedded world")
+    s.add_argument("--world", default="faces"); s.add_argument("--out", required=True)
+    s.add_argument("--resolution", type=int, default=32); s.add_argument("--seed", type=int, default=0); s.add_argument("--per-domain", type=int, default=10)
+
+    s = verb("pretrain", cmd_pretrain, "Pre-train the source DDPM on the source images; writes a diffusers folder")
+    s.add_argument("--images", required=True); s.add_argument("--out", required=True); s.add_argument("--resolution", type=int, required=True)
+    s.add_argument("--config-json", required=True, help="the source block of params.yaml as JSON")
+    s.add_argument("--checkpoint", required=True, help="file for resumable checkpoints (kept only while training)")
+    s.add_argument("--threads", type=int)
+
+    s = verb("import-source", cmd_import_source, "Load a released DDPM (hub id or local folder) and save it as the source model")
+    s.add_argument("--pretrained", required=True); s.add_argument("--out", required=True); s.add_argument("--resolution", type=int)
+
+    s = verb("adapt", cmd_adapt, "Adapt the source model to K target images with one method")
+    s.add_argument("--source", required=True); s.add_argument("--images", required=True); s.add_argument("--shots", type=int, required=True)
+    s.add_argument("--method", required=True); s.add_argument("--resolution", type=int, required=True)
+    s.add_argument("--config-json", required=True, help='{"train": {...}, "weights": {...}, "options": {...}} from params.yaml')
+    s.add_argument("--checkpoint", required=True); s.add_argument("--out", required=True); s.add_argument("--threads", type=int)
+
+    s = verb("sample", cmd_sample, "DDIM samples of a model, as PNGs plus grid.png")
+    s.add_argument("--model", required=True); s.add_argument("--out", required=True)
+    s.add_argument("--config-json", default="{}", help="the sample block of params.yaml as JSON")
+    s.add_argument("--n-samples", type=int, help="override n_samples"); s.add_argument("--seed", type=int, help="override the seed")
+    s.add_argument("--threads", type=int)
+
+    s = verb("intra-lpips", cmd_intra_lpips, "Intra-cluster LPIPS of samples around the K training images (CDC protocol)")
+    s.add_argument("--samples", required=True); s.add_argument("--train", required=True); s.add_argument("--shots", type=int, required=True)
+    s.add_argument("--resolution", type=int, required=True); s.add_argument("--backbone", default="alex-random")
+    s.add_argument("--resize", type=int, default=64); s.add_argument("--cluster-cap", type=int, default=50); s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--meta", nargs="*", default=[], help="key=value pairs stored with the result (method, domain, ...)")
+    s.add_argument("--out", required=True); s.add_argument("--threads", type=int)
+
+    s = verb("table", cmd_table, "Collect Intra-LPIPS results into results/table1.csv")
+    s.add_argument("--out", required=True); s.add_argument("metrics", nargs="+")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from domainstudio.data.images import ImageDataError
+    from domainstudio.metrics.lpips_embedding import LpipsWeightsMissing
+    from domainstudio.models.source import SourceModelError
+
+    try:
+        args.func(args)
+    except (ImageDataError, SourceModelError, LpipsWeightsMissing) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Checks of params.yaml that a JSON schema cannot express; run by the workflow before any job.
+
+Each failure is a ``ConfigError`` whose message names the parameter (and the folder, for user data).
+The schema itself (workflow/schemas/params.schema.yaml) is applied first, by Snakemake's ``validate``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def embedded_domains(world: str) -> tuple[str, ...] | None:
+    """The target domains of an embedded world, or None if ``world`` is not an embedded world."""
+    from domainstudio.data.world import WORLDS
+
+    module = WORLDS.get(world)
+    return None if module is None else tuple(module.TARGET_DOMAINS)
+
+
+def check_config(config: dict, root: str | Path = ".") -> None:
+    root = Path(root)
+    world, data = config["world"], config["data"]
+    if data["kind"] == "embedded":
+        domains = embedded_domains(world)
+        if domains is None:
+            raise ConfigError(f"world: {world!r} is not an embedded world (available: faces); "
+                              f"set data.kind: folders to use images under data/{world}/")
+        unknown = [d for d in config["domains"] if d not in domains]
+        if unknown:
+            raise ConfigError(f"domains: {unknown} are not target domains of the embedded world {world!r} (available: {list(domains)})")
+        too_many = [k for k in config["shots"] if k not in data["shot_sets"]]
+        if too_many:
+            raise ConfigError(f"shots: {too_many} not among data.shot_sets {data['shot_sets']}; every K-shot set to adapt on must be rendered")
+    else:
+        from domainstudio.data.images import ImageDataError, list_images
+
+        for domain in config["domains"]:
+            for k in config["shots"]:
+                folder = root / "data" / world / domain / f"{k}shot"
+                try:
+                    n = len(list_images(folder))
+                except ImageDataError as err:
+                    raise ConfigError(f"shots/domains: {err}") from None
+                if n < k:
+                    raise ConfigError(f"shots: {k}-shot adaptation needs {k} images but {folder} has {n}")
+        if config["source"]["kind"] == "pretrain" and not (root / "data" / world / "source").is_dir():
+            raise ConfigError(f"source.kind: pretrain needs the source images in {root / 'data' / world / 'source'} (not found)")
+    source = config["source"]
+    if source["kind"] == "pretrained" and not source.get("pretrained"):
+        raise ConfigError("source.pretrained: must name a hub id or a local diffusers folder when source.kind is 'pretrained'")
+    pairwise = any(m in ("ds-img", "ds-img-hf", "domainstudio") for m in config["methods"])
+    if pairwise and config["adapt"]["train"].get("batch_size", 2) < 2:
+        raise ConfigError("adapt.train.batch_size: the relative-distance terms of ds-img, ds-img-hf and domainstudio "
+                          "compare samples of a batch and need a batch size of at least 2")
+    if config["evaluate"]["cluster_cap"] < 2:
+        raise ConfigError("evaluate.cluster_cap: must be at least 2")

@@ -1,0 +1,89 @@
+"""The source DDPM as a diffusers folder: build, save, and load from a local folder or a hub id (DESIGN §4).
+
+Both ways of getting a source model (pre-training on the source PNGs, or loading a released checkpoint such
+as ``google/ddpm-ema-celebahq-256``) end in the same artifact: a ``DDPMPipeline.save_pretrained`` folder
+with ``unet/`` and ``scheduler/``, which every later step loads with :func:`load_source`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+
+
+class SourceModelError(RuntimeError):
+    """The source model cannot be loaded; the message says what to provide."""
+
+
+@dataclass
+class UNetConfig:
+    """A small diffusers UNet2DModel; ``attention`` puts self-attention in the given resolution levels."""
+
+    block_out_channels: list[int] = field(default_factory=lambda: [32, 64, 64])
+    layers_per_block: int = 1
+    attention_levels: list[int] = field(default_factory=list)
+    norm_num_groups: int = 8
+
+
+@dataclass
+class SchedulerConfig:
+    num_train_timesteps: int = 1000
+    beta_schedule: str = "linear"
+
+
+def build_unet(cfg: UNetConfig, resolution: int) -> UNet2DModel:
+    levels = range(len(cfg.block_out_channels))
+    down = ["AttnDownBlock2D" if i in cfg.attention_levels else "DownBlock2D" for i in levels]
+    up = ["AttnUpBlock2D" if i in cfg.attention_levels else "UpBlock2D" for i in reversed(levels)]
+    return UNet2DModel(
+        sample_size=resolution, in_channels=3, out_channels=3,
+        block_out_channels=tuple(cfg.block_out_channels), layers_per_block=cfg.layers_per_block,
+        down_block_types=tuple(down), up_block_types=tuple(up), norm_num_groups=cfg.norm_num_groups,
+    )
+
+
+def build_scheduler(cfg: SchedulerConfig) -> DDPMScheduler:
+    return DDPMScheduler(num_train_timesteps=cfg.num_train_timesteps, beta_schedule=cfg.beta_schedule)
+
+
+def save_source(unet: UNet2DModel, scheduler: DDPMScheduler, out: str | Path) -> None:
+    DDPMPipeline(unet=unet, scheduler=scheduler).save_pretrained(str(out))
+
+
+def load_source(name: str | Path) -> tuple[UNet2DModel, DDPMScheduler]:
+    """Load a diffusers DDPM from a local folder or a Hugging Face hub id (cache or network).
+
+    Raises SourceModelError naming what to provide when neither works; never substitutes another model.
+    """
+    path = Path(name)
+    if path.exists():
+        if not (path / "unet" / "config.json").exists() and not (path / "config.json").exists():
+            raise SourceModelError(
+                f"{path} is not a diffusers DDPM folder: expected {path}/unet/config.json (a DDPMPipeline.save_pretrained "
+                f"folder) or {path}/config.json (a bare UNet2DModel folder)")
+        try:
+            if (path / "unet" / "config.json").exists():
+                unet = UNet2DModel.from_pretrained(path, subfolder="unet")
+                scheduler = DDPMScheduler.from_pretrained(path, subfolder="scheduler")
+            else:
+                unet = UNet2DModel.from_pretrained(path)
+                scheduler = DDPMScheduler.from_pretrained(path)
+        except (OSError, ValueError) as err:
+            raise SourceModelError(f"cannot load the diffusers model in {path}: {err}") from err
+        return unet, scheduler
+    if str(name).startswith((".", "/")) or str(name).count("/") != 1:
+        raise SourceModelError(f"source model {name!r}: no such local folder, and it is not a hub id of the form 'owner/name'")
+    try:
+        pipe = DDPMPipeline.from_pretrained(str(name))
+    except Exception as err:  # hub errors come in many types (offline, 404, gated); all mean the same here
+        raise SourceModelError(
+            f"cannot load source model {name!r} from the Hugging Face hub or its local cache ({type(err).__name__}). "
+            f"On a machine with network run `huggingface-cli download {name} --local-dir models/{Path(str(name)).name}` "
+            f"and set source.pretrained to that folder.") from err
+    return pipe.unet, pipe.scheduler
+
+
+def count_parameters(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

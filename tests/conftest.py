@@ -1,0 +1,47 @@
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def project_files() -> list[str]:
+    """The files a fresh clone of the project has (tracked, plus untracked files git does not ignore)."""
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if line and (ROOT / line).is_file()]
+
+
+def copy_project(dest: Path) -> Path:
+    import shutil
+
+    for rel in project_files():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, target)
+    return dest
+
+
+def tiny_unet(resolution=16):
+    import torch
+
+    from domainstudio.models.source import UNetConfig, build_unet
+
+    torch.manual_seed(0)
+    return build_unet(UNetConfig(block_out_channels=[8, 16], layers_per_block=1, norm_num_groups=4), resolution)
+
+
+def run(cmd, cwd, env=None, check=True, timeout=900):
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc

@@ -1,0 +1,76 @@
+"""The embedded benchmark world: deterministic, factor-driven, nested K-shot sets, distinct domains."""
+import csv
+
+import numpy as np
+import pytest
+
+from domainstudio.data import faces
+from domainstudio.data.world import render_source, render_target
+
+
+def test_rendering_is_deterministic_and_seed_dependent():
+    a, fa = faces.render("babies", "train", 3, 32, seed=0)
+    b, fb = faces.render("babies", "train", 3, 32, seed=0)
+    c, _ = faces.render("babies", "train", 3, 32, seed=1)
+    assert fa == fb
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert not np.array_equal(np.asarray(a), np.asarray(c))
+
+
+def test_source_has_at_least_eight_independent_factors():
+    rng = np.random.default_rng(0)
+    records = [faces.sample_factors(rng) for _ in range(400)]
+    varying = [name for name in faces.FACTOR_NAMES if len({r[name] for r in records}) > 1]
+    assert len(varying) >= 8
+    # Independence: numeric factors are drawn separately, so their correlations are near zero.
+    numeric = [n for n in varying if isinstance(records[0][n], float)]
+    matrix = np.corrcoef(np.array([[r[n] for n in numeric] for r in records]).T)
+    off_diagonal = matrix[~np.eye(len(numeric), dtype=bool)]
+    assert np.abs(off_diagonal).max() < 0.2
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_every_domain_renders_at_both_sizes_and_differs_from_source(size):
+    source, factors = faces.render("source", "train", 0, size, 0)
+    assert source.size == (size, size) and source.mode == "RGB"
+    for domain in faces.TARGET_DOMAINS:
+        img = faces.render_face(factors, domain, size, np.random.default_rng(0))
+        assert img.size == (size, size)
+        diff = np.abs(np.asarray(img, float) - np.asarray(source, float)).mean()
+        assert diff > 2, f"{domain} looks like the source domain"  # sunglasses change only the eyes: ~3
+
+
+def test_sketches_are_grayscale():
+    img, _ = faces.render("sketches", "train", 0, 32, 0)
+    arr = np.asarray(img).astype(int)
+    assert np.abs(arr[..., 0] - arr[..., 1]).max() == 0 and np.abs(arr[..., 1] - arr[..., 2]).max() == 0
+
+
+def test_unknown_domain_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown faces domain"):
+        faces.render("cats", "train", 0, 32, 0)
+
+
+def test_target_sets_are_nested_and_reference_is_disjoint(tmp_path):
+    out = tmp_path / "sunglasses"
+    render_target("faces", "sunglasses", out, [1, 5, 10], reference=12, size=32, seed=0)
+    sets = {k: sorted(p.name for p in (out / f"{k}shot").glob("*.png")) for k in (1, 5, 10)}
+    assert [len(sets[k]) for k in (1, 5, 10)] == [1, 5, 10]
+    for small, large in ((1, 5), (5, 10)):
+        for name in sets[small]:
+            assert (out / f"{small}shot" / name).read_bytes() == (out / f"{large}shot" / name).read_bytes()
+    ref = {p.read_bytes() for p in (out / "reference").glob("*.png")}
+    train = {p.read_bytes() for p in (out / "10shot").glob("*.png")}
+    assert len(ref) == 12 and not ref & train
+    rows = list(csv.DictReader(open(out / "10shot" / "factors.csv")))
+    assert len(rows) == 10 and set(faces.FACTOR_NAMES) <= set(rows[0])
+
+
+def test_render_source_leaves_nothing_on_failure(tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(faces, "render", boom)
+    with pytest.raises(RuntimeError):
+        render_source("faces", tmp_path / "source", 5, 32, 0)
+    assert list(tmp_path.iterdir()) == []

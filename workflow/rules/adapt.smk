@@ -1,0 +1,23 @@
+# Adaptation of the source model to K target images, one job per domain x shots x method x seed.
+
+
+rule adapt:
+    input:
+        source="models/{world}/source",
+        images="data/{world}/{domain}/{shots}shot",
+    output:
+        directory("models/{world}/{domain}/{shots}shot/{method}/seed{seed}"),
+    params:
+        cfg=adapt_config_json,
+        resolution=RESOLUTION,
+        checkpoint="checkpoints/{world}/{domain}/{shots}shot/{method}/seed{seed}.pt",
+    threads: 4
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    log:
+        "logs/adapt/{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+    shell:
+        "domainstudio adapt --source {input.source} --images {input.images} --shots {wildcards.shots} "
+        "--method {wildcards.method} --resolution {params.resolution} --config-json {params.cfg:q} "
+        "--checkpoint {params.checkpoint} --out {output} --threads {threads} > {log} 2>&1"

@@ -1,0 +1,37 @@
+# Sampling: DDIM samples of adapted models (and a grid of the source model), as PNG folders.
+
+
+rule sample:
+    input:
+        "models/{world}/{domain}/{shots}shot/{method}/seed{seed}",
+    output:
+        directory("samples/{world}/{domain}/{shots}shot/{method}/seed{seed}"),
+    params:
+        cfg=sample_config_json,
+    threads: 4
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    log:
+        "logs/sample/{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+    shell:
+        "domainstudio sample --model {input} --out {output} --config-json {params.cfg:q} "
+        "--threads {threads} > {log} 2>&1"
+
+
+rule sample_source:
+    input:
+        "models/{world}/source",
+    output:
+        directory("samples/{world}/source/seed{seed}"),
+    params:
+        cfg=sample_config_json,
+    threads: 4
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    log:
+        "logs/sample_source/{world}_seed{seed}.log",
+    shell:
+        "domainstudio sample --model {input} --out {output} --config-json {params.cfg:q} --n-samples 64 "
+        "--threads {threads} > {log} 2>&1"

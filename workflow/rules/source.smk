@@ -1,0 +1,37 @@
+# Source model: pre-trained on the source images, or imported from a hub id / local folder.
+# Both produce the same artifact, a diffusers DDPMPipeline folder.
+
+if config["source"]["kind"] == "pretrain":
+
+    rule pretrain_source:
+        input:
+            "data/{world}/source",
+        output:
+            directory("models/{world}/source"),
+        params:
+            cfg=source_config_json(),
+            resolution=RESOLUTION,
+            checkpoint="checkpoints/{world}/source.pt",
+        threads: 4
+        resources:
+            mem_mb=8000,
+            runtime=120,
+        log:
+            "logs/pretrain_source/{world}.log",
+        shell:
+            "domainstudio pretrain --images {input} --out {output} --resolution {params.resolution} "
+            "--config-json {params.cfg:q} --checkpoint {params.checkpoint} --threads {threads} > {log} 2>&1"
+
+else:
+
+    rule import_source:
+        output:
+            directory("models/{world}/source"),
+        params:
+            pretrained=config["source"]["pretrained"],
+            resolution=RESOLUTION,
+        log:
+            "logs/import_source/{world}.log",
+        shell:
+            "domainstudio import-source --pretrained {params.pretrained:q} --out {output} "
+            "--resolution {params.resolution} > {log} 2>&1"
