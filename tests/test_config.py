@@ -17,12 +17,12 @@ def params():
     return yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
-def test_shipped_configurations_are_valid(params):
+@pytest.mark.parametrize("overlay", sorted(p.name for p in (ROOT / "config").glob("*.yaml")))
+def test_shipped_configurations_are_valid(params, overlay):
     validate(copy.deepcopy(params), SCHEMA)
     check_config(params)
-    smoke = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
     merged = copy.deepcopy(params)
-    for key, value in smoke.items():
+    for key, value in yaml.safe_load((ROOT / "config" / overlay).read_text()).items():
         merged[key] = {**merged[key], **value} if isinstance(value, dict) else value
     validate(merged, SCHEMA)
     check_config(merged)

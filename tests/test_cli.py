@@ -1,0 +1,66 @@
+"""The CLI verbs: bad input stops before training with the file named, and leaves no output behind."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from domainstudio.cli import main
+from domainstudio.models.source import SchedulerConfig, build_scheduler, save_source
+from tests.conftest import tiny_unet
+
+
+@pytest.fixture
+def source(tmp_path):
+    save_source(tiny_unet(16), build_scheduler(SchedulerConfig()), tmp_path / "source")
+    return tmp_path / "source"
+
+
+def _images(folder, n, size=16):
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    return folder
+
+
+def _adapt(source, images, out, tmp_path, method="domainstudio", shots=4, train=None):
+    cfg = {"train": {"steps": 3, "batch_size": 4, "checkpoint_every": 0, **(train or {})},
+           "weights": {"l_img": 1.0, "l_hf": 0.5, "l_hfmse": 0.05}, "options": {"pairwise_max_t": None}}
+    return main(["adapt", "--source", str(source), "--images", str(images), "--shots", str(shots), "--method", method,
+                 "--resolution", "16", "--config-json", json.dumps(cfg), "--checkpoint", str(tmp_path / "c.pt"), "--out", str(out)])
+
+
+def test_adapt_then_sample_end_to_end(source, tmp_path):
+    images = _images(tmp_path / "k", 4)
+    assert _adapt(source, images, tmp_path / "adapted", tmp_path) == 0
+    record = json.loads((tmp_path / "adapted" / "adaptation.json").read_text())
+    assert record["weights"] == {"l_img": 1.0, "l_hf": 0.5, "l_hfmse": 0.05} and record["method"] == "domainstudio"
+    assert not (tmp_path / "c.pt").exists()
+    cfg = json.dumps({"n_samples": 5, "ddim_steps": 2, "batch_size": 2})
+    assert main(["sample", "--model", str(tmp_path / "adapted"), "--out", str(tmp_path / "s"), "--config-json", cfg]) == 0
+    assert len(list((tmp_path / "s" / "images").glob("*.png"))) == 5 and (tmp_path / "s" / "grid.png").exists()
+
+
+def test_corrupt_image_stops_adaptation_before_training(source, tmp_path, capsys):
+    images = _images(tmp_path / "k", 4)
+    (images / "02.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(SystemExit, match="02.png"):
+        _adapt(source, images, tmp_path / "adapted", tmp_path)
+    assert not (tmp_path / "adapted").exists() and not (tmp_path / "c.pt").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no partial folder either
+
+
+def test_too_few_images_and_batch_of_one(source, tmp_path):
+    images = _images(tmp_path / "k", 3)
+    with pytest.raises(SystemExit, match="has 3 images but 4 are needed"):
+        _adapt(source, images, tmp_path / "a", tmp_path)
+    with pytest.raises(SystemExit, match="batch size of at least 2"):
+        _adapt(source, images, tmp_path / "b", tmp_path, shots=3, train={"batch_size": 1})
+    assert _adapt(source, images, tmp_path / "c", tmp_path, method="ddpm-ft", shots=3, train={"batch_size": 1}) == 0
+
+
+def test_missing_source_model_is_named(tmp_path, capsys):
+    images = _images(tmp_path / "k", 4)
+    assert _adapt(tmp_path / "nowhere", images, tmp_path / "a", tmp_path) == 2
+    assert "nowhere" in capsys.readouterr().err
