@@ -25,6 +25,30 @@ def _dataclass_from(cls, values: dict | None, where: str):
     return cls(**values)
 
 
+def _config_blocks(config_json: str, allowed: set[str], where: str) -> dict:
+    """A stage's --config-json, refusing keys the stage does not know."""
+    cfg = json.loads(config_json)
+    unknown = sorted(set(cfg) - allowed)
+    if unknown:
+        raise SystemExit(f"error: unknown key(s) {unknown} in {where}; allowed: {sorted(allowed)}")
+    return cfg
+
+
+def _train_and_save(unet, scheduler, images, objective, train_cfg, a, fingerprint: str, metadata: dict | None = None) -> None:
+    """Train, then write the diffusers folder (plus train_log.csv and metadata) atomically to ``a.out``;
+    the resumable checkpoint is removed once the output is complete."""
+    from domainstudio.adapt.trainer import train
+    from domainstudio.atomic import atomic_dir
+    from domainstudio.models.source import save_source
+
+    with atomic_dir(a.out) as tmp:
+        final = train(unet, images, objective, train_cfg, a.checkpoint, fingerprint, log_csv=tmp / "train_log.csv")
+        save_source(final, scheduler, tmp)
+        for name, record in (metadata or {}).items():
+            (tmp / name).write_text(json.dumps(record, indent=2))
+    Path(a.checkpoint).unlink(missing_ok=True)
+
+
 def _set_threads(threads: int | None) -> None:
     import torch
 
@@ -81,15 +105,11 @@ def cmd_pretrain(a):
     import torch
 
     from domainstudio.adapt.objectives import NoisePrediction
-    from domainstudio.adapt.trainer import TrainConfig, train
-    from domainstudio.atomic import atomic_dir
+    from domainstudio.adapt.trainer import TrainConfig
     from domainstudio.data.images import load_image_folder
-    from domainstudio.models.source import SchedulerConfig, UNetConfig, build_scheduler, build_unet, count_parameters, save_source
+    from domainstudio.models.source import SchedulerConfig, UNetConfig, build_scheduler, build_unet, count_parameters
 
-    cfg = json.loads(a.config_json)
-    unknown = sorted(set(cfg) - {"unet", "scheduler", "train"})
-    if unknown:
-        raise SystemExit(f"error: unknown key(s) {unknown} in source config; allowed: ['scheduler', 'train', 'unet']")
+    cfg = _config_blocks(a.config_json, {"unet", "scheduler", "train"}, "source config")
     unet_cfg = _dataclass_from(UNetConfig, cfg.get("unet"), "source.unet")
     sched_cfg = _dataclass_from(SchedulerConfig, cfg.get("scheduler"), "source.scheduler")
     train_cfg = _dataclass_from(TrainConfig, cfg.get("train"), "source.train")
@@ -99,11 +119,7 @@ def cmd_pretrain(a):
     unet = build_unet(unet_cfg, a.resolution)
     scheduler = build_scheduler(sched_cfg)
     log.info("pre-training a %d-parameter UNet on %d images from %s", count_parameters(unet), len(images), a.images)
-    fingerprint = _digest(cfg, a.resolution, images)
-    with atomic_dir(a.out) as tmp:
-        final = train(unet, images, NoisePrediction(scheduler), train_cfg, a.checkpoint, fingerprint, log_csv=tmp / "train_log.csv")
-        save_source(final, scheduler, tmp)
-    Path(a.checkpoint).unlink(missing_ok=True)
+    _train_and_save(unet, scheduler, images, NoisePrediction(scheduler), train_cfg, a, _digest(cfg, a.resolution, images))
 
 
 def cmd_import_source(a):
@@ -123,15 +139,11 @@ def cmd_adapt(a):
     import copy
 
     from domainstudio.adapt.methods import build_objective, method_weights
-    from domainstudio.adapt.trainer import TrainConfig, train
-    from domainstudio.atomic import atomic_dir
+    from domainstudio.adapt.trainer import TrainConfig
     from domainstudio.data.images import load_image_folder
-    from domainstudio.models.source import load_source, save_source
+    from domainstudio.models.source import load_source
 
-    cfg = json.loads(a.config_json)
-    unknown = sorted(set(cfg) - {"train", "weights", "options"})
-    if unknown:
-        raise SystemExit(f"error: unknown key(s) {unknown} in adapt config; allowed: ['options', 'train', 'weights']")
+    cfg = _config_blocks(a.config_json, {"train", "weights", "options"}, "adapt config")
     train_cfg = _dataclass_from(TrainConfig, cfg.get("train"), "adapt.train")
     try:
         weights = method_weights(a.method, cfg.get("weights"))
@@ -144,18 +156,12 @@ def cmd_adapt(a):
         raise SystemExit(f"error: {err}") from None
     _set_threads(a.threads)
     fingerprint = _digest(cfg, a.method, a.shots, images, _model_digest(Path(a.source)))
-    with atomic_dir(a.out) as tmp:
-        final = train(unet, images, objective, train_cfg, a.checkpoint, fingerprint, log_csv=tmp / "train_log.csv")
-        save_source(final, scheduler, tmp)
-        (tmp / "adaptation.json").write_text(json.dumps(
-            {"method": a.method, "shots": a.shots, "weights": dataclasses.asdict(weights), "options": cfg.get("options", {}),
-             "train": dataclasses.asdict(train_cfg), "source": str(a.source), "images": str(a.images)}, indent=2))
-    Path(a.checkpoint).unlink(missing_ok=True)
+    record = {"method": a.method, "shots": a.shots, "weights": dataclasses.asdict(weights), "options": cfg.get("options", {}),
+              "train": dataclasses.asdict(train_cfg), "source": str(a.source), "images": str(a.images)}
+    _train_and_save(unet, scheduler, images, objective, train_cfg, a, fingerprint, {"adaptation.json": record})
 
 
 def cmd_sample(a):
-    from PIL import Image  # noqa: F401  (images are written by save_images)
-
     from domainstudio.atomic import atomic_dir
     from domainstudio.data.images import image_grid, save_images
     from domainstudio.models.source import load_source
