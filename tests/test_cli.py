@@ -64,3 +64,24 @@ def test_missing_source_model_is_named(tmp_path, capsys):
     images = _images(tmp_path / "k", 4)
     assert _adapt(tmp_path / "nowhere", images, tmp_path / "a", tmp_path) == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_source_above_t_hands_the_noisy_steps_to_the_source_model(source, tmp_path):
+    images = _images(tmp_path / "k", 4)
+    assert _adapt(source, images, tmp_path / "adapted", tmp_path, train={"steps": 5, "lr": 1e-2}) == 0
+
+    def sample(model, out, **cfg):
+        args = ["sample", "--model", str(model), "--out", str(tmp_path / out), "--source-model", str(source),
+                "--config-json", json.dumps({"n_samples": 3, "ddim_steps": 3, **cfg})]
+        assert main(args) == 0
+        return [np.asarray(Image.open(p)) for p in sorted((tmp_path / out / "images").glob("*.png"))]
+
+    source_only = sample(source, "s")
+    adapted = sample(tmp_path / "adapted", "a")
+    all_source = sample(tmp_path / "adapted", "h0", source_above_t=0)   # every step by the source model
+    none_source = sample(tmp_path / "adapted", "h1000", source_above_t=1000)  # no step by the source model
+    assert all(np.array_equal(x, y) for x, y in zip(all_source, source_only))
+    assert all(np.array_equal(x, y) for x, y in zip(none_source, adapted))
+    assert not all(np.array_equal(x, y) for x, y in zip(adapted, source_only))
+    with pytest.raises(SystemExit, match="source-model"):
+        main(["sample", "--model", str(source), "--out", str(tmp_path / "x"), "--config-json", json.dumps({"source_above_t": 500})])

@@ -172,13 +172,17 @@ def cmd_sample(a):
         cfg = dataclasses.replace(cfg, n_samples=a.n_samples)
     if a.seed is not None:
         cfg = dataclasses.replace(cfg, seed=a.seed)
+    if cfg.source_above_t is not None and not a.source_model:
+        raise SystemExit("error: sample.source_above_t is set but no --source-model was given")
     _set_threads(a.threads)
     unet, scheduler = load_source(a.model)
-    images = ddim_sample(unet, scheduler, cfg)
+    source = load_source(a.source_model)[0] if cfg.source_above_t is not None else None
+    images = ddim_sample(unet, scheduler, cfg, source)
     with atomic_dir(a.out) as tmp:
         save_images(images, tmp / "images")
         image_grid(images[:64], columns=8, scale=2).save(tmp / "grid.png")
-        (tmp / "sampling.json").write_text(json.dumps({**dataclasses.asdict(cfg), "model": str(a.model)}, indent=2))
+        (tmp / "sampling.json").write_text(json.dumps({**dataclasses.asdict(cfg), "model": str(a.model),
+                                                       "source_model": a.source_model}, indent=2))
 
 
 # -- evaluation and report ------------------------------------------------------------------------------------
@@ -246,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = verb("sample", cmd_sample, "DDIM samples of a model, as PNGs plus grid.png")
     s.add_argument("--model", required=True); s.add_argument("--out", required=True)
+    s.add_argument("--source-model", help="the source model, for sample.source_above_t")
     s.add_argument("--config-json", default="{}", help="the sample block of params.yaml as JSON")
     s.add_argument("--n-samples", type=int, help="override n_samples"); s.add_argument("--seed", type=int, help="override the seed")
     s.add_argument("--threads", type=int)

@@ -1,6 +1,9 @@
 """DDIM sampling (Song et al. 2021, eq. 12) from a trained UNet, deterministic by seed.
 
 The initial noise of sample i depends only on (seed, i), so results do not depend on the batch size.
+``source_above_t`` is the official DomainStudio code's variant (``fixed_diffusion_timesteps = 500``): the
+source model denoises the steps with t >= source_above_t and the adapted model the rest, trading target style
+for the source model's diversity.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ class SampleConfig:
     ddim_steps: int = 50
     eta: float = 0.0
     batch_size: int = 250
+    source_above_t: int | None = None
     precision: str = "fp32"
     seed: int = 0
     device: str = "auto"
@@ -31,10 +35,13 @@ def initial_noise(n: int, shape: tuple[int, int, int], seed: int) -> torch.Tenso
 
 
 @torch.no_grad()
-def ddim_sample(unet: UNet2DModel, train_scheduler: DDPMScheduler, cfg: SampleConfig) -> np.ndarray:
-    """``cfg.n_samples`` images as uint8 N x H x W x 3."""
+def ddim_sample(unet: UNet2DModel, train_scheduler: DDPMScheduler, cfg: SampleConfig, source: UNet2DModel | None = None) -> np.ndarray:
+    """``cfg.n_samples`` images as uint8 N x H x W x 3 (``source`` is needed when ``cfg.source_above_t`` is set)."""
+    if cfg.source_above_t is not None and source is None:
+        raise ValueError("sample.source_above_t needs the source model")
     device = resolve_device(cfg.device)
     unet = unet.to(device).eval()
+    source = source.to(device).eval() if cfg.source_above_t is not None else None
     ddim = DDIMScheduler.from_config(train_scheduler.config)
     ddim.set_timesteps(cfg.ddim_steps)
     size = unet.config.sample_size
@@ -45,8 +52,9 @@ def ddim_sample(unet: UNet2DModel, train_scheduler: DDPMScheduler, cfg: SampleCo
     for start in tqdm(range(0, cfg.n_samples, cfg.batch_size), desc="sample", mininterval=2.0):
         x = noise[start:start + cfg.batch_size].to(device)
         for t in ddim.timesteps:
+            model = source if source is not None and t >= cfg.source_above_t else unet
             with autocast(device, cfg.precision):
-                eps = unet(x, t).sample
+                eps = model(x, t).sample
             x = ddim.step(eps.float(), t, x, eta=cfg.eta, generator=step_generator).prev_sample
         out.append(((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
     return np.concatenate(out)

@@ -60,3 +60,8 @@ def adapt_config_json(wildcards):
 
 def sample_config_json(wildcards):
     return json.dumps({**config["sample"], "seed": int(wildcards.seed)})
+
+
+def source_sample_config_json(wildcards):
+    """The source model's own samples: no hand-over to another model."""
+    return json.dumps({**config["sample"], "seed": int(wildcards.seed), "source_above_t": None})

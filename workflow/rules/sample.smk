@@ -3,7 +3,8 @@
 
 rule sample:
     input:
-        "models/{world}/{domain}/{shots}shot/{method}/seed{seed}",
+        model="models/{world}/{domain}/{shots}shot/{method}/seed{seed}",
+        source="models/{world}/source",
     output:
         directory("samples/{world}/{domain}/{shots}shot/{method}/seed{seed}"),
     params:
@@ -15,8 +16,8 @@ rule sample:
     log:
         "logs/sample/{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
     shell:
-        "domainstudio sample --model {input} --out {output} --config-json {params.cfg:q} "
-        "--threads {threads} > {log} 2>&1"
+        "domainstudio sample --model {input.model} --source-model {input.source} --out {output} "
+        "--config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
 
 
 rule sample_source:
@@ -25,7 +26,7 @@ rule sample_source:
     output:
         directory("samples/{world}/source/seed{seed}"),
     params:
-        cfg=sample_config_json,
+        cfg=source_sample_config_json,
     threads: 4
     resources:
         mem_mb=4000,
