@@ -40,7 +40,7 @@ def main():
     for name in ("ddpm-ft", "domainstudio"):
         model = copy.deepcopy(unet).train()
         w = method_weights(name, weights)
-        objective = build_objective(w, copy.deepcopy(unet), sched, a.batch, params["adapt"].get("options"))
+        objective = build_objective(w, unet, sched, a.batch, params["adapt"].get("options"))
         methods[name] = (model, objective, torch.optim.AdamW(model.parameters(), 1e-5), torch.Generator().manual_seed(0))
     times = {name: [] for name in methods}
     device = torch.device("cpu")

@@ -14,7 +14,6 @@ the defaults and the sensitivity table in the README were obtained; it is not pa
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
 import dataclasses
 import json
@@ -70,8 +69,7 @@ def main():
         train_cfg.update({k: (int(v) if k in ("steps", "batch_size") else v) for k, v in s.items() if k in TRAIN})
         cfg = TrainConfig(**train_cfg)
         unet, sched = load_source(a.source)
-        pairwise = weights.l_img > 0 or weights.l_hf > 0
-        objective = build_objective(weights, copy.deepcopy(unet) if pairwise else None, sched, cfg.batch_size, options)
+        objective = build_objective(weights, unet, sched, cfg.batch_size, options)
         t0 = time.perf_counter()
         model = train(unet, images, objective, cfg, out / f"{name}.ckpt", "sweep")
         t_train = time.perf_counter() - t0

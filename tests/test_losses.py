@@ -129,3 +129,13 @@ def test_methods_switch_terms_and_batch_one_is_an_error():
     with pytest.raises(ValueError, match="batch size of at least 2"):
         build_objective(method_weights("ds-img", FULL), tiny_unet(), sched, batch_size=1)
     build_objective(method_weights("ddpm-ft", FULL), None, sched, batch_size=1)  # no pairwise term: fine
+
+
+def test_build_objective_freezes_a_copy_of_the_source():
+    unet = tiny_unet()
+    objective = build_objective(method_weights("ds-img", FULL), unet, build_scheduler(SchedulerConfig()), batch_size=4)
+    assert objective.source is not unet
+    with torch.no_grad():
+        next(unet.parameters()).add_(1.0)  # training the adapted model must not move the anchor
+    assert not torch.equal(next(unet.parameters()), next(objective.source.parameters()))
+    assert not any(p.requires_grad for p in objective.source.parameters())

@@ -136,8 +136,6 @@ def cmd_import_source(a):
 # -- adaptation and sampling --------------------------------------------------------------------------------
 
 def cmd_adapt(a):
-    import copy
-
     from domainstudio.adapt.methods import build_objective, method_weights
     from domainstudio.adapt.trainer import TrainConfig
     from domainstudio.data.images import load_image_folder
@@ -149,9 +147,7 @@ def cmd_adapt(a):
         weights = method_weights(a.method, cfg.get("weights"))
         images = load_image_folder(a.images, a.resolution, count=a.shots)  # validates before training
         unet, scheduler = load_source(a.source)
-        pairwise = weights.l_img > 0 or weights.l_hf > 0
-        objective = build_objective(weights, copy.deepcopy(unet) if pairwise else None, scheduler,
-                                    train_cfg.batch_size, cfg.get("options"))
+        objective = build_objective(weights, unet, scheduler, train_cfg.batch_size, cfg.get("options"))
     except (TypeError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     _set_threads(a.threads)

@@ -14,6 +14,7 @@ domainstudio   l_img, l_hf, l_hfmse                             DomainStudio (fu
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 from domainstudio.adapt.objectives import DomainStudio, DomainStudioOptions, DomainStudioWeights
@@ -42,6 +43,8 @@ def method_weights(method: str, weights: dict | None) -> DomainStudioWeights:
 
 
 def build_objective(weights: DomainStudioWeights, source_unet, scheduler, batch_size: int, options: dict | None = None):
-    """The training objective; ``source_unet`` (a frozen copy of the source model) anchors the pairwise terms."""
+    """The training objective. ``source_unet`` is the source model before adaptation starts; a frozen copy of it
+    anchors the pairwise terms, made only when the method has one."""
     opts = DomainStudioOptions(**(options or {}))
-    return DomainStudio(scheduler, source_unet, weights, opts, batch_size=batch_size)
+    frozen = copy.deepcopy(source_unet) if weights.pairwise else None
+    return DomainStudio(scheduler, frozen, weights, opts, batch_size=batch_size)

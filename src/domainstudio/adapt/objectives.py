@@ -51,6 +51,11 @@ class DomainStudioWeights:
     l_hf: float = 0.0
     l_hfmse: float = 0.0
 
+    @property
+    def pairwise(self) -> bool:
+        """Whether a relative-distance term (L_img or L_hf) is on: those need the source model and a batch >= 2."""
+        return self.l_img > 0 or self.l_hf > 0
+
 
 @dataclass(frozen=True)
 class DomainStudioOptions:
@@ -82,11 +87,10 @@ class DomainStudio:
             raise ValueError(f"kl_direction must be 'paper' or 'official', not {options.kl_direction!r}")
         if options.hfmse_weighting not in ("abar", "none"):
             raise ValueError(f"hfmse_weighting must be 'abar' or 'none', not {options.hfmse_weighting!r}")
-        pairwise = weights.l_img > 0 or weights.l_hf > 0
-        if pairwise and batch_size is not None and batch_size < 2:
+        if weights.pairwise and batch_size is not None and batch_size < 2:
             raise ValueError(f"batch_size {batch_size}: the relative-distance terms (l_img, l_hf) compare samples of a "
                              "batch and need a batch size of at least 2")
-        if pairwise and source is None:
+        if weights.pairwise and source is None:
             raise ValueError("the relative-distance terms (l_img, l_hf) need the frozen source model")
         self.losses = losses
         self.scheduler, self.weights, self.options = scheduler, weights, options
@@ -103,7 +107,7 @@ class DomainStudio:
             return loss, terms
         abar = self.scheduler.alphas_cumprod
         x0_ada = L.predicted_x0(b.x_t, eps_ada, abar, b.t)
-        if w.l_img > 0 or w.l_hf > 0:
+        if w.pairwise:
             keep = b.t < o.pairwise_max_t if o.pairwise_max_t is not None else torch.ones_like(b.t, dtype=torch.bool)
             if int(keep.sum()) >= 2:
                 with torch.no_grad():
