@@ -12,6 +12,17 @@ class ConfigError(ValueError):
     pass
 
 
+# Every adaptation method the workflow knows, and its family (the tables' ``family`` column). Kept here, free
+# of torch, because the Snakefile reads it at parse time; the schema's ``methods`` enum lists the same names.
+METHOD_FAMILIES = {
+    "ddpm-ft": "ddpm",
+    "ds-img": "ddpm",
+    "ds-img-hf": "ddpm",
+    "domainstudio": "ddpm",
+}
+PAIRWISE_METHODS = ("ds-img", "ds-img-hf", "domainstudio")
+
+
 def embedded_domains(world: str) -> tuple[str, ...] | None:
     """The target domains of an embedded world, or None if ``world`` is not an embedded world."""
     from domainstudio.data.world import WORLDS
@@ -51,7 +62,7 @@ def check_config(config: dict, root: str | Path = ".") -> None:
     source = config["source"]
     if source["kind"] == "pretrained" and not source.get("pretrained"):
         raise ConfigError("source.pretrained: must name a hub id or a local diffusers folder when source.kind is 'pretrained'")
-    pairwise = any(m in ("ds-img", "ds-img-hf", "domainstudio") for m in config["methods"])
+    pairwise = any(m in PAIRWISE_METHODS for m in config["methods"])
     if pairwise and config["adapt"]["train"].get("batch_size", 2) < 2:
         raise ConfigError("adapt.train.batch_size: the relative-distance terms of ds-img, ds-img-hf and domainstudio "
                           "compare samples of a batch and need a batch size of at least 2")

@@ -4,7 +4,7 @@ import json
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from domainstudio.config import ConfigError, check_config
+from domainstudio.config import METHOD_FAMILIES, ConfigError, check_config
 
 validate(config, schema="../schemas/params.schema.yaml")
 try:
@@ -65,3 +65,8 @@ def sample_config_json(wildcards):
 def source_sample_config_json(wildcards):
     """The source model's own samples: no hand-over to another model."""
     return json.dumps({**config["sample"], "seed": int(wildcards.seed), "source_above_t": None})
+
+
+def method_family(wildcards):
+    """The method's family (ddpm or gan), recorded in every metric file and table row."""
+    return METHOD_FAMILIES[wildcards.method]

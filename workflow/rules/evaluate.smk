@@ -13,6 +13,7 @@ rule intra_lpips:
         cap=config["evaluate"]["cluster_cap"],
         seed=config["evaluate"]["seed"],
         resolution=RESOLUTION,
+        family=method_family,
     threads: 2
     resources:
         mem_mb=4000,
@@ -24,4 +25,4 @@ rule intra_lpips:
         "--resolution {params.resolution} --backbone {params.backbone} --resize {params.resize} "
         "--cluster-cap {params.cap} --seed {params.seed} --threads {threads} --out {output} "
         "--meta world={wildcards.world} domain={wildcards.domain} shots={wildcards.shots} "
-        "method={wildcards.method} family=ddpm seed={wildcards.seed} > {log} 2>&1"
+        "method={wildcards.method} family={params.family} seed={wildcards.seed} > {log} 2>&1"
