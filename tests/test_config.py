@@ -47,6 +47,9 @@ def test_schema_rejects(params, edit, message):
     (lambda p: p.update(world="churches"), "not an embedded world"),
     (lambda p: p["source"].update(kind="pretrained", pretrained=None), "source.pretrained"),
     (lambda p: p.update(methods=["domainstudio"]) or p["adapt"]["train"].update(batch_size=1), r"adapt.train.batch_size"),
+    (lambda p: p["report"]["ablation"].update(methods=["magic"]), r"report.ablation.methods: unknown method"),
+    (lambda p: p["report"]["shots"].update(shots=[1, 3]), r"report.shots.shots: \[3\] not among data.shot_sets"),
+    (lambda p: p["report"]["shots"].update(domains=["cats"]), r"report.shots.domains: \['cats'\]"),
 ])
 def test_semantic_checks(params, edit, message):
     edit(params)
@@ -69,6 +72,14 @@ def test_folder_data_is_checked_against_the_shot_count(params, tmp_path):
         Image.new("RGB", (8, 8)).save(folder / f"{i}.png")
     with pytest.raises(ConfigError, match="needs 10 images but .* has 4"):
         check_config(params, root=tmp_path)
+    for i in range(4, 10):
+        Image.new("RGB", (8, 8)).save(folder / f"{i}.png")
+    params["source"].update(kind="pretrained", pretrained="google/ddpm-ema-celebahq-256")
+    params.pop("report")
+    with pytest.raises(ConfigError, match="evaluate.backbone: the embedded backbone is trained on an embedded world"):
+        check_config(params, root=tmp_path)
+    params["evaluate"].update(backbone="vgg", fid_backbone="inception")
+    check_config(params, root=tmp_path)
 
 
 def test_workflow_refuses_bad_config_before_any_job(tmp_path):
@@ -83,7 +94,8 @@ def test_workflow_refuses_bad_config_before_any_job(tmp_path):
 def test_dry_run_and_lint(tmp_path):
     project = copy_project(tmp_path / "p")
     dry = run(["snakemake", "--cores", "1", "-n", "all"], cwd=project)
-    for rule in ("render_source", "render_target", "pretrain_source", "adapt", "sample", "intra_lpips", "table1"):
+    for rule in ("render_source", "render_target", "pretrain_source", "adapt", "sample", "train_backbone", "intra_lpips", "fid",
+                 "diversity", "reference_stats", "table", "figures", "report"):
         assert rule in dry.stdout
     lint = run(["snakemake", "--lint"], cwd=project, check=False)
     text = lint.stdout + lint.stderr

@@ -33,12 +33,24 @@ def test_smoke_workflow_dvc_round_trip(tmp_path):
 
     run(["dvc", "repro"], cwd=project, env=GIT_ENV)
 
-    rows = list(csv.DictReader(open(project / "results" / "table1.csv")))
+    all_rows = list(csv.DictReader(open(project / "results" / "table1.csv")))
+    rows = [r for r in all_rows if r["source"] == "measured"]
     expected = {(d, str(k), m) for d in params["domains"] for k in params["shots"] for m in params["methods"]}
     assert {(r["domain"], r["shots"], r["method"]) for r in rows} == expected
     for r in rows:
-        assert 0 < float(r["intra_lpips"]) < 1 and r["backbone"] == params["evaluate"]["backbone"]
-        assert int(r["n_samples"]) == params["sample"]["n_samples"] and r["source"] == "measured"
+        assert 0 < float(r["intra_lpips"]) < 2 and r["backbone"] == params["evaluate"]["backbone"]
+        assert int(r["n_samples"]) == params["sample"]["n_samples"] and r["status"] == "measured"
+        assert 0 <= float(r["near_copy_fraction"]) <= 1
+    assert {r["source"] for r in all_rows} == {"measured", "reported"}
+    fid_rows = [r for r in csv.DictReader(open(project / "results" / "table2.csv")) if r["source"] == "measured"]
+    assert len(fid_rows) == len(rows) and all(float(r["fid"]) > 0 and 0 <= float(r["in_domain"]) <= 1 for r in fid_rows)
+    shots_rows = [r for r in csv.DictReader(open(project / "results" / "table4_shots.csv"))]
+    assert sorted(r["shots"] for r in shots_rows) == [str(k) for k in sorted(params["report"]["shots"]["shots"])]
+    for name in ("table3_ablation.csv", "table1.md", "report.md", "metrics.json", "figures/faces_samples.png", "figures/faces_fid.png",
+                 *[f"figures/faces_{d}_nearest.png" for d in params["domains"]]):
+        assert (project / "results" / name).exists(), name
+    assert "Time per stage" in (project / "results" / "report.md").read_text()
+    assert "intra_lpips" in run(["dvc", "metrics", "show"], cwd=project, env=GIT_ENV).stdout
     assert (project / "samples" / "faces" / "source" / "seed0" / "grid.png").exists()
     assert (project / "results" / "figures" / "faces_domains.png").exists()
     assert not (project / "checkpoints").exists() or not any((project / "checkpoints").rglob("*.pt"))
@@ -59,3 +71,8 @@ def test_smoke_workflow_dvc_round_trip(tmp_path):
     run(["snakemake", "--cores", "1", "--touch", "all"], cwd=clone)
     assert "Nothing to be done" in run(["snakemake", "--cores", "1", "-n", "all"], cwd=clone).stdout
     assert "up to date" in run(["dvc", "status"], cwd=clone, env=GIT_ENV).stdout
+
+    # A parameter sweep through DVC experiments: only the metric jobs that read the parameter rerun.
+    run(["dvc", "exp", "run", "-q", "-S", "evaluate.cluster_cap=3"], cwd=clone, env=GIT_ENV)
+    shown = run(["dvc", "exp", "show", "--no-pager", "--csv"], cwd=clone, env=GIT_ENV).stdout
+    assert "evaluate.cluster_cap" in shown and ",3," in shown

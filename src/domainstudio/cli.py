@@ -13,6 +13,8 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
+
 log = logging.getLogger("domainstudio")
 
 
@@ -183,27 +185,138 @@ def cmd_sample(a):
 
 # -- evaluation and report ------------------------------------------------------------------------------------
 
-def cmd_intra_lpips(a):
-    from domainstudio.atomic import atomic_file
-    from domainstudio.data.images import load_image_folder
-    from domainstudio.metrics.intra_lpips import intra_lpips
+def _lpips_embedding(backbone: str, resize: int | None, embedded_dir: str | None):
+    """The LPIPS embedding of ``evaluate.backbone``; raises before any work if its weights are missing."""
+    if backbone == "embedded":
+        from domainstudio.metrics.embedded_backbone import EmbeddedBackbone
+
+        if not embedded_dir:
+            raise SystemExit("error: LPIPS backbone 'embedded' needs --embedded-backbone (the train_backbone rule's folder)")
+        return EmbeddedBackbone.load(embedded_dir, resize)
     from domainstudio.metrics.lpips_embedding import LpipsEmbedding
 
-    _set_threads(a.threads)
-    embedding = LpipsEmbedding(a.backbone, resize=a.resize)  # fails here, before any work, if weights are missing
-    train = load_image_folder(a.train, a.resolution, count=a.shots)
-    samples = load_image_folder(Path(a.samples) / "images", a.resolution)
-    result = intra_lpips(samples, train, embedding, cluster_cap=a.cluster_cap, seed=a.seed)
-    meta = dict(kv.split("=", 1) for kv in a.meta)
-    record = {**meta, "backbone": a.backbone, "lpips_resize": a.resize, "cluster_cap": a.cluster_cap, **dataclasses.asdict(result)}
-    with atomic_file(a.out) as tmp:
+    return LpipsEmbedding(backbone, resize=resize)
+
+
+def _write_record(out: str, record: dict) -> None:
+    from domainstudio.atomic import atomic_file
+
+    with atomic_file(out) as tmp:
         tmp.write_text(json.dumps(record, indent=2))
 
 
-def cmd_table(a):
-    from domainstudio.report.tables import intra_lpips_table
+def cmd_train_backbone(a):
+    from domainstudio.atomic import atomic_dir
+    from domainstudio.data.images import load_image_folder
+    from domainstudio.metrics.embedded_backbone import BackboneTrainConfig, build_embedded_backbone, sanity_checks
 
-    intra_lpips_table(a.metrics, a.out)
+    cfg = _dataclass_from(BackboneTrainConfig, json.loads(a.config_json), "evaluate.backbone_train")
+    _set_threads(a.threads)
+    backbone = build_embedded_backbone(a.world, a.data_root, a.resolution, cfg)
+    held_out = {d: load_image_folder(f, a.resolution)[-100:] for d, f in backbone.meta["trained_on"].items()}
+    backbone.meta["sanity"] = sanity_checks(backbone, held_out, n=50)
+    with atomic_dir(a.out) as tmp:
+        backbone.save(tmp)
+
+
+def cmd_intra_lpips(a):
+    from domainstudio.data.images import load_image_folder
+    from domainstudio.metrics.diversity import near_copy_fraction
+    from domainstudio.metrics.intra_lpips import intra_lpips_from_embeddings
+
+    _set_threads(a.threads)
+    embedding = _lpips_embedding(a.backbone, a.resize, a.embedded_backbone)  # fails here, before any work
+    train = embedding(load_image_folder(a.train, a.resolution, count=a.shots))
+    samples = embedding(load_image_folder(Path(a.samples) / "images", a.resolution))
+    result = intra_lpips_from_embeddings(samples, train, cluster_cap=a.cluster_cap, seed=a.seed)
+    record = {**dict(kv.split("=", 1) for kv in a.meta), "backbone": a.backbone, "lpips_resize": a.resize,
+              "cluster_cap": a.cluster_cap, **dataclasses.asdict(result)}
+    if a.reference:
+        reference = load_image_folder(a.reference, a.resolution)
+        pick = np.random.default_rng(a.seed).permutation(len(reference))[: a.near_copy_reference]
+        record.update(near_copy_fraction(samples, train, embedding(reference[np.sort(pick)]), a.near_copy_quantile))
+    _write_record(a.out, record)
+
+
+def cmd_reference_stats(a):
+    from domainstudio.atomic import atomic_file
+    from domainstudio.data.images import load_image_folder
+    from domainstudio.metrics.fid import feature_extractor, statistics
+
+    _set_threads(a.threads)
+    extract = feature_extractor(a.backbone, a.embedded_backbone)  # fails here, before any work
+    feats = extract(load_image_folder(a.images, a.resolution))
+    mu, sigma = statistics(feats)
+    with atomic_file(a.out) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, mu=mu, sigma=sigma, features=feats, backbone=a.backbone, images=str(a.images))
+
+
+def cmd_fid(a):
+    from domainstudio.data.images import load_image_folder
+    from domainstudio.metrics.fid import feature_extractor, fid, kid
+
+    _set_threads(a.threads)
+    ref = np.load(a.reference_stats)
+    if str(ref["backbone"]) != a.backbone:
+        raise SystemExit(f"error: {a.reference_stats} holds {ref['backbone']} features, not {a.backbone}")
+    extract = feature_extractor(a.backbone, a.embedded_backbone)
+    feats = extract(load_image_folder(Path(a.samples) / "images", a.resolution))
+    record = {**dict(kv.split("=", 1) for kv in a.meta), "fid_backbone": a.backbone, "n_samples": len(feats),
+              "n_reference": int(ref["features"].shape[0]), "fid": fid(feats, ref["mu"], ref["sigma"]),
+              "kid": kid(feats, ref["features"], a.seed), "reference": str(ref["images"])}
+    _write_record(a.out, record)
+
+
+def cmd_diversity(a):
+    from domainstudio.data.images import load_image_folder
+    from domainstudio.metrics.diversity import factor_diversity
+    from domainstudio.metrics.embedded_backbone import EmbeddedBackbone
+
+    _set_threads(a.threads)
+    backbone = EmbeddedBackbone.load(a.embedded_backbone)
+    samples = load_image_folder(Path(a.samples) / "images", a.resolution)
+    reference = load_image_folder(a.reference, a.resolution)
+    record = {**dict(kv.split("=", 1) for kv in a.meta), "n_samples": len(samples),
+              **factor_diversity(backbone, samples, reference, a.domain)}
+    _write_record(a.out, record)
+
+
+def cmd_table(a):
+    from domainstudio.report.tables import build_table, run_records
+
+    build_table(run_records(a.runs), a.table, a.out, a.reported)
+
+
+def cmd_figures(a):
+    import pandas as pd
+
+    from domainstudio.data.images import load_image_folder
+    from domainstudio.metrics.lpips_embedding import squared_distances
+    from domainstudio.report.figures import metric_bars, nearest_neighbours, sample_matrix
+
+    out = Path(a.out_dir)
+    run = lambda d, m: Path(a.samples_root) / d / f"{a.shots}shot" / m / f"seed{a.seed}" / "images"
+    cells = {(m, d): load_image_folder(run(d, m), a.resolution, count=16) for d in a.domains for m in a.methods}
+    training = {d: load_image_folder(Path(a.data_root) / d / f"{a.shots}shot", a.resolution, count=a.shots) for d in a.domains}
+    sample_matrix(cells, a.methods, a.domains, out / f"{a.world}_samples.png", training)
+    embedding = _lpips_embedding(a.backbone, a.resize, a.embedded_backbone)
+    for d in a.domains:
+        samples = {m: load_image_folder(run(d, m), a.resolution, count=a.per_row) for m in a.methods}
+        e_train = embedding(training[d])
+        nearest = {m: squared_distances(embedding(x), e_train).argmin(1).numpy() for m, x in samples.items()}
+        nearest_neighbours(training[d], samples, nearest, out / f"{a.world}_{d}_nearest.png",
+                           title=f"{d}, {a.shots}-shot: samples and their nearest training image ({a.backbone} LPIPS)")
+    metric_bars(pd.read_csv(a.table1), "intra_lpips", "std", out / f"{a.world}_intra_lpips.png", "Intra-LPIPS (+- std over clusters)")
+    metric_bars(pd.read_csv(a.table2), "fid", "fid_std_seeds", out / f"{a.world}_fid.png", "FID (lower is better)")
+
+
+def cmd_report(a):
+    from domainstudio.report.document import write_metrics_json, write_report
+    from domainstudio.report.tables import run_records, summary_metrics
+
+    write_report(json.loads(a.config_json), a.results, a.benchmarks, a.out)
+    write_metrics_json(summary_metrics(run_records(a.runs)), a.metrics_json)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -251,15 +364,55 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-samples", type=int, help="override n_samples"); s.add_argument("--seed", type=int, help="override the seed")
     s.add_argument("--threads", type=int)
 
+    s = verb("train-backbone", cmd_train_backbone, "Train the embedded metric backbone on source and reference images")
+    s.add_argument("--world", default="faces"); s.add_argument("--data-root", required=True); s.add_argument("--resolution", type=int, required=True)
+    s.add_argument("--config-json", default="{}", help="evaluate.backbone_train as JSON"); s.add_argument("--out", required=True)
+    s.add_argument("--threads", type=int)
+
     s = verb("intra-lpips", cmd_intra_lpips, "Intra-cluster LPIPS of samples around the K training images (CDC protocol)")
     s.add_argument("--samples", required=True); s.add_argument("--train", required=True); s.add_argument("--shots", type=int, required=True)
     s.add_argument("--resolution", type=int, required=True); s.add_argument("--backbone", default="alex-random")
-    s.add_argument("--resize", type=int, default=64); s.add_argument("--cluster-cap", type=int, default=50); s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--embedded-backbone", help="folder of the trained embedded backbone (backbone 'embedded')")
+    s.add_argument("--resize", type=int, help="resize images to this size before the LPIPS network (default: as stored)")
+    s.add_argument("--cluster-cap", type=int, default=50); s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--reference", help="target reference folder: also report the near-copy fraction")
+    s.add_argument("--near-copy-quantile", type=float, default=0.05); s.add_argument("--near-copy-reference", type=int, default=500)
     s.add_argument("--meta", nargs="*", default=[], help="key=value pairs stored with the result (method, domain, ...)")
     s.add_argument("--out", required=True); s.add_argument("--threads", type=int)
 
-    s = verb("table", cmd_table, "Collect Intra-LPIPS results into results/table1.csv")
-    s.add_argument("--out", required=True); s.add_argument("metrics", nargs="+")
+    s = verb("reference-stats", cmd_reference_stats, "FID/KID reference statistics of a target reference set (cached .npz)")
+    s.add_argument("--images", required=True); s.add_argument("--resolution", type=int, required=True)
+    s.add_argument("--backbone", required=True, help="embedded or inception"); s.add_argument("--embedded-backbone")
+    s.add_argument("--out", required=True); s.add_argument("--threads", type=int)
+
+    s = verb("fid", cmd_fid, "FID and KID of samples against cached reference statistics (clean-fid's formulas)")
+    s.add_argument("--samples", required=True); s.add_argument("--reference-stats", required=True)
+    s.add_argument("--resolution", type=int, required=True); s.add_argument("--backbone", required=True)
+    s.add_argument("--embedded-backbone"); s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--meta", nargs="*", default=[]); s.add_argument("--out", required=True); s.add_argument("--threads", type=int)
+
+    s = verb("diversity", cmd_diversity, "Ground-truth factor diversity and in-domain fraction of samples (embedded worlds)")
+    s.add_argument("--samples", required=True); s.add_argument("--reference", required=True); s.add_argument("--domain", required=True)
+    s.add_argument("--resolution", type=int, required=True); s.add_argument("--embedded-backbone", required=True)
+    s.add_argument("--meta", nargs="*", default=[]); s.add_argument("--out", required=True); s.add_argument("--threads", type=int)
+
+    s = verb("table", cmd_table, "One of the paper's tables (CSV + Markdown twin) from per-run metric folders")
+    s.add_argument("--table", required=True, choices=["table1", "table2", "table3_ablation", "table4_shots"])
+    s.add_argument("--reported", choices=["intra_lpips", "fid"], help="append the literature's rows of this metric")
+    s.add_argument("--out", required=True); s.add_argument("runs", nargs="+", help="results/metrics/<world>/<domain>/<K>shot/<method>/seed<s> folders")
+
+    s = verb("figures", cmd_figures, "Sample grid (methods x domains), nearest-training-image figures and metric bar charts")
+    s.add_argument("--world", required=True); s.add_argument("--samples-root", required=True); s.add_argument("--data-root", required=True)
+    s.add_argument("--domains", nargs="+", required=True); s.add_argument("--methods", nargs="+", required=True)
+    s.add_argument("--shots", type=int, required=True); s.add_argument("--seed", type=int, default=0); s.add_argument("--resolution", type=int, required=True)
+    s.add_argument("--backbone", default="embedded"); s.add_argument("--embedded-backbone"); s.add_argument("--resize", type=int)
+    s.add_argument("--per-row", type=int, default=10); s.add_argument("--table1", required=True); s.add_argument("--table2", required=True)
+    s.add_argument("--out-dir", required=True)
+
+    s = verb("report", cmd_report, "results/report.md and the DVC metrics summary")
+    s.add_argument("--config-json", required=True, help="the workflow's configuration as JSON"); s.add_argument("--results", default="results")
+    s.add_argument("--benchmarks", default="logs/benchmarks"); s.add_argument("--out", required=True); s.add_argument("--metrics-json", required=True)
+    s.add_argument("runs", nargs="+")
     return p
 
 
@@ -267,12 +420,13 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from domainstudio.data.images import ImageDataError
+    from domainstudio.metrics.fid import InceptionWeightsMissing
     from domainstudio.metrics.lpips_embedding import LpipsWeightsMissing
     from domainstudio.models.source import SourceModelError
 
     try:
         args.func(args)
-    except (ImageDataError, SourceModelError, LpipsWeightsMissing) as err:
+    except (ImageDataError, SourceModelError, LpipsWeightsMissing, InceptionWeightsMissing) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

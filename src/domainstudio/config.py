@@ -66,5 +66,30 @@ def check_config(config: dict, root: str | Path = ".") -> None:
     if pairwise and config["adapt"]["train"].get("batch_size", 2) < 2:
         raise ConfigError("adapt.train.batch_size: the relative-distance terms of ds-img, ds-img-hf and domainstudio "
                           "compare samples of a batch and need a batch size of at least 2")
+    embedded_metrics = [k for k in ("backbone", "fid_backbone") if config["evaluate"].get(k) == "embedded"]
+    if embedded_metrics and data["kind"] != "embedded":
+        raise ConfigError(f"evaluate.{embedded_metrics[0]}: the embedded backbone is trained on an embedded world's rendered "
+                          "images; with data.kind 'folders' choose alex/vgg (LPIPS) and inception (FID)")
     if config["evaluate"]["cluster_cap"] < 2:
         raise ConfigError("evaluate.cluster_cap: must be at least 2")
+    _check_report(config)
+
+
+def _check_report(config: dict) -> None:
+    """report.ablation / report.shots name methods the workflow knows and shots the data provides."""
+    report = config.get("report", {})
+    for part in ("ablation", "shots"):
+        block = report.get(part, {})
+        unknown = [m for m in block.get("methods", []) if m not in METHOD_FAMILIES]
+        if unknown:
+            raise ConfigError(f"report.{part}.methods: unknown method(s) {unknown}; known: {sorted(METHOD_FAMILIES)}")
+        if config["data"]["kind"] == "embedded":
+            domains = embedded_domains(config["world"]) or ()
+            bad = [d for d in block.get("domains", []) if d not in domains]
+            if bad:
+                raise ConfigError(f"report.{part}.domains: {bad} are not target domains of {config['world']!r} (available: {list(domains)})")
+            shots = [k for k in report.get("shots", {}).get("shots", []) if k not in config["data"]["shot_sets"]]
+            if part == "shots" and shots:
+                raise ConfigError(f"report.shots.shots: {shots} not among data.shot_sets {config['data']['shot_sets']}")
+    if any(m in PAIRWISE_METHODS for b in report.values() for m in b.get("methods", [])) and config["adapt"]["train"].get("batch_size", 2) < 2:
+        raise ConfigError("adapt.train.batch_size: report methods with relative-distance terms need a batch size of at least 2")

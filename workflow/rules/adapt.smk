@@ -17,6 +17,8 @@ rule adapt:
         runtime=60,
     log:
         "logs/adapt/{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+    benchmark:
+        "logs/benchmarks/adapt/{world}_{domain}_{shots}shot_{method}_seed{seed}.tsv",
     shell:
         "domainstudio adapt --source {input.source} --images {input.images} --shots {wildcards.shots} "
         "--method {wildcards.method} --resolution {params.resolution} --config-json {params.cfg:q} "

@@ -12,6 +12,8 @@ if config["data"]["kind"] == "embedded":
             resolution=RESOLUTION,
         log:
             "logs/render_source/{world}.log",
+        benchmark:
+            "logs/benchmarks/render_source/{world}.tsv",
         shell:
             "domainstudio render-source --world {wildcards.world} --out {output} --count {params.images} "
             "--resolution {params.resolution} --seed {params.seed} > {log} 2>&1"
@@ -28,6 +30,8 @@ if config["data"]["kind"] == "embedded":
             resolution=RESOLUTION,
         log:
             "logs/render_target/{world}_{domain}.log",
+        benchmark:
+            "logs/benchmarks/render_target/{world}_{domain}.tsv",
         shell:
             "domainstudio render-target --world {wildcards.world} --domain {wildcards.domain} --out {params.out} "
             "--shot-sets {params.shot_sets} --reference {params.reference} --resolution {params.resolution} "
@@ -41,6 +45,8 @@ if config["data"]["kind"] == "embedded":
             resolution=RESOLUTION,
         log:
             "logs/world_figure/{world}.log",
+        benchmark:
+            "logs/benchmarks/world_figure/{world}.tsv",
         shell:
             "domainstudio world-figure --world {wildcards.world} --out {output} --resolution {params.resolution} "
             "--seed {params.seed} > {log} 2>&1"

@@ -1,16 +1,70 @@
-# Report: tables from the per-run metric files.
+# Report: the paper's tables (CSV + Markdown), figures, results/report.md and the DVC metrics summary.
 
 
 localrules:
-    table1,
+    table,
+    figures,
+    report,
 
 
-rule table1:
+rule table:
     input:
-        intra_lpips_files(),
+        table_inputs,
     output:
-        "results/table1.csv",
+        csv="results/{table}.csv",
+        md="results/{table}.md",
+    params:
+        runs=lambda w: " ".join(run_dir(r) for r in table_runs(w.table)),
+        reported=lambda w: TABLE_REPORTED.get(w.table, ""),
     log:
-        "logs/report/table1.log",
+        "logs/report/{table}.log",
+    benchmark:
+        "logs/benchmarks/report/{table}.tsv",
     shell:
-        "domainstudio table --out {output} {input} > {log} 2>&1"
+        "domainstudio table --table {wildcards.table} {params.reported} --out {output.csv} {params.runs} > {log} 2>&1"
+
+
+rule figures:
+    input:
+        samples=[f"samples/{r['world']}/{r['domain']}/{r['shots']}shot/{r['method']}/seed{r['seed']}" for r in runs()],
+        table1="results/table1.csv",
+        table2="results/table2.csv",
+        backbone=[f"models/{WORLD}/metric_backbone"] if LPIPS_BACKBONE == "embedded" else [],
+    output:
+        report_figures(),
+    params:
+        backbone=lambda w, input: f"--backbone {LPIPS_BACKBONE}" + (f" --embedded-backbone {input.backbone}" if input.backbone else ""),
+        domains=" ".join(config["domains"]),
+        methods=" ".join(config["methods"]),
+        shots=max(config["shots"]),
+        seed=min(config["seeds"]),
+        resolution=RESOLUTION,
+        world=WORLD,
+    log:
+        "logs/report/figures.log",
+    benchmark:
+        "logs/benchmarks/report/figures.tsv",
+    shell:
+        "domainstudio figures --world {params.world} --samples-root samples/{params.world} --data-root data/{params.world} "
+        "--domains {params.domains} --methods {params.methods} --shots {params.shots} --seed {params.seed} "
+        "--resolution {params.resolution} {params.backbone} --table1 {input.table1} --table2 {input.table2} "
+        "--out-dir results/figures > {log} 2>&1"
+
+
+rule report:
+    input:
+        tables=expand("results/{table}.csv", table=list(TABLE_METRICS)),
+        figures=report_figures(),
+    output:
+        report="results/report.md",
+        metrics="results/metrics.json",
+    params:
+        cfg=json.dumps(config),
+        runs=" ".join(sorted({run_dir(r) for t in TABLE_METRICS for r in table_runs(t)})),
+    log:
+        "logs/report/report.log",
+    benchmark:
+        "logs/benchmarks/report/report.tsv",
+    shell:
+        "domainstudio report --config-json {params.cfg:q} --results results --benchmarks logs/benchmarks "
+        "--out {output.report} --metrics-json {output.metrics} {params.runs} > {log} 2>&1"

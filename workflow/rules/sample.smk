@@ -15,6 +15,8 @@ rule sample:
         runtime=60,
     log:
         "logs/sample/{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+    benchmark:
+        "logs/benchmarks/sample/{world}_{domain}_{shots}shot_{method}_seed{seed}.tsv",
     shell:
         "domainstudio sample --model {input.model} --source-model {input.source} --out {output} "
         "--config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
@@ -33,6 +35,8 @@ rule sample_source:
         runtime=30,
     log:
         "logs/sample_source/{world}_seed{seed}.log",
+    benchmark:
+        "logs/benchmarks/sample_source/{world}_seed{seed}.tsv",
     shell:
         "domainstudio sample --model {input} --out {output} --config-json {params.cfg:q} --n-samples 64 "
         "--threads {threads} > {log} 2>&1"

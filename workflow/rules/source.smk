@@ -18,6 +18,8 @@ if config["source"]["kind"] == "pretrain":
             runtime=120,
         log:
             "logs/pretrain_source/{world}.log",
+        benchmark:
+            "logs/benchmarks/pretrain_source/{world}.tsv",
         shell:
             "domainstudio pretrain --images {input} --out {output} --resolution {params.resolution} "
             "--config-json {params.cfg:q} --checkpoint {params.checkpoint} --threads {threads} > {log} 2>&1"
@@ -32,6 +34,8 @@ else:
             resolution=RESOLUTION,
         log:
             "logs/import_source/{world}.log",
+        benchmark:
+            "logs/benchmarks/import_source/{world}.tsv",
         shell:
             "domainstudio import-source --pretrained {params.pretrained:q} --out {output} "
             "--resolution {params.resolution} > {log} 2>&1"

@@ -54,6 +54,12 @@ def sample_factors(rng: np.random.Generator) -> dict:
 
 
 FACTOR_NAMES = tuple(sample_factors(np.random.default_rng(0)))
+# Each factor's levels (categorical factors) or None (continuous): what the metric backbone's heads predict.
+FACTOR_LEVELS = {
+    "skin_tone": tuple(range(len(SKIN_TONES))), "hair_style": HAIR_STYLES, "hair_colour": tuple(range(len(HAIR_COLOURS))),
+    "eye_colour": tuple(range(len(EYE_COLOURS))), "mouth": MOUTHS, "beard": BEARDS, "glasses_shape": (0, 1, 2),
+}
+FACTOR_LEVELS = {name: FACTOR_LEVELS.get(name) for name in FACTOR_NAMES}
 
 
 def image_seed(seed: int, domain: str, split: str, index: int) -> int:

@@ -29,3 +29,104 @@ def labelled_grid(images: np.ndarray, row_labels: list[str], per_row: int, out: 
     with atomic_file(out) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, out) -> None:
+    plt = _plt()
+    with atomic_file(out) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def mosaic(images: np.ndarray, columns: int) -> np.ndarray:
+    """A rows x columns tile of equally sized uint8 images (1 px white gaps)."""
+    n, h, w, c = images.shape
+    rows = -(-n // columns)
+    out = np.full((rows * (h + 1) - 1, columns * (w + 1) - 1, c), 255, np.uint8)
+    for i, im in enumerate(images):
+        r, q = divmod(i, columns)
+        out[r * (h + 1): r * (h + 1) + h, q * (w + 1): q * (w + 1) + w] = im
+    return out
+
+
+def sample_matrix(cells: dict[tuple[str, str], np.ndarray], methods: list[str], domains: list[str], out: str | Path,
+                  training: dict[str, np.ndarray] | None = None, per_cell: int = 16) -> None:
+    """One panel per method (rows) x domain (columns), each the first ``per_cell`` samples; optional first row of
+    the K training images of each domain."""
+    plt = _plt()
+    row_names = (["training images"] if training else []) + methods
+    fig, axes = plt.subplots(len(row_names), len(domains), figsize=(2.3 * len(domains), 2.3 * len(row_names)), squeeze=False)
+    side = int(np.ceil(np.sqrt(per_cell)))
+    for r, name in enumerate(row_names):
+        for c, domain in enumerate(domains):
+            ax = axes[r][c]
+            images = training.get(domain) if training and r == 0 else cells.get((name, domain))
+            if images is not None and len(images):
+                ax.imshow(mosaic(images[:per_cell], side if r or not training else min(len(images), 5)), interpolation="nearest")
+            else:
+                ax.text(0.5, 0.5, "missing", ha="center", va="center")
+            ax.set_xticks([]); ax.set_yticks([])
+            if r == 0:
+                ax.set_title(domain, fontsize=10)
+            if c == 0:
+                ax.set_ylabel(name, fontsize=10)
+    fig.tight_layout()
+    _save(fig, out)
+
+
+def nearest_neighbours(training: np.ndarray, samples: dict[str, np.ndarray], nearest: dict[str, np.ndarray], out: str | Path,
+                       title: str = "") -> None:
+    """The memorisation check: the K training images, then per method a row of samples with, beneath each, the
+    training image it is nearest to (by the LPIPS backbone)."""
+    plt = _plt()
+    methods = list(samples)
+    n = max(len(training), max(len(s) for s in samples.values()))
+    rows = 1 + 2 * len(methods)
+    fig, axes = plt.subplots(rows, n, figsize=(0.75 * n + 1.2, 0.8 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([]); ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    for i, im in enumerate(training):
+        axes[0][i].imshow(im, interpolation="nearest")
+    axes[0][0].set_ylabel("training", rotation=0, ha="right", va="center", fontsize=8)
+    for m, method in enumerate(methods):
+        for i, (im, k) in enumerate(zip(samples[method], nearest[method])):
+            axes[1 + 2 * m][i].imshow(im, interpolation="nearest")
+            axes[2 + 2 * m][i].imshow(training[k], interpolation="nearest", alpha=0.8)
+        axes[1 + 2 * m][0].set_ylabel(method, rotation=0, ha="right", va="center", fontsize=8)
+        axes[2 + 2 * m][0].set_ylabel("its nearest", rotation=0, ha="right", va="center", fontsize=7, color="0.4")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.subplots_adjust(wspace=0.05, hspace=0.08, left=0.13, right=0.99, top=0.93 if title else 0.99, bottom=0.01)
+    _save(fig, out)
+
+
+def metric_bars(table: "pd.DataFrame", metric: str, err: str | None, out: str | Path, ylabel: str) -> None:
+    """Grouped bars: one group per domain, one bar per method, error bars from column ``err``."""
+    plt = _plt()
+    table = table[table["source"] == "measured"]
+    domains = list(dict.fromkeys(table["domain"]))
+    methods = list(dict.fromkeys(table["method"]))
+    width = 0.8 / max(len(methods), 1)
+    fig, ax = plt.subplots(figsize=(1.2 + 1.6 * len(domains), 3.2))
+    for j, method in enumerate(methods):
+        sub = table[table["method"] == method].set_index("domain").reindex(domains)
+        yerr = sub[err].astype(float).fillna(0).to_numpy() if err and err in sub else None
+        ax.bar(np.arange(len(domains)) + (j - (len(methods) - 1) / 2) * width, sub[metric].astype(float), width,
+               yerr=yerr, capsize=2, label=method)
+    ax.set_xticks(np.arange(len(domains)), domains)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7, ncol=min(len(methods), 4), frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    _save(fig, out)

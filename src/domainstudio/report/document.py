@@ -1,0 +1,70 @@
+"""results/report.md: the page a reader opens first (setup, tables, figures, caveats, time per stage)."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from domainstudio.atomic import atomic_file
+
+TABLE_TITLES = {
+    "table1": "Table 1: Intra-LPIPS (diversity, higher is better), near-copy fraction and factor diversity",
+    "table2": "Table 2: FID and KID (quality, lower is better) and in-domain fraction",
+    "table3_ablation": "Table 3: ablation of DomainStudio's terms",
+    "table4_shots": "Table 4: number of training images",
+}
+
+
+def stage_times(benchmark_dir: str | Path) -> pd.DataFrame:
+    """Wall seconds per rule from Snakemake's ``benchmark:`` files (logs/benchmarks/<rule>/*.tsv)."""
+    rows = []
+    for f in sorted(Path(benchmark_dir).glob("*/*.tsv")):
+        with open(f, newline="") as fh:
+            for rec in csv.DictReader(fh, delimiter="\t"):
+                rows.append({"rule": f.parent.name, "job": f.stem, "seconds": float(rec["s"])})
+    df = pd.DataFrame(rows, columns=["rule", "job", "seconds"])
+    return df.groupby("rule").agg(jobs=("job", "count"), seconds=("seconds", "sum")).sort_values("seconds", ascending=False)
+
+
+def write_report(config: dict, results: str | Path, benchmark_dir: str | Path, out: str | Path) -> None:
+    results = Path(results)
+    world, ev = config["world"], config["evaluate"]
+    lines = [f"# DomainStudio pipeline report: world `{world}`", ""]
+    lines += ["## Setup", "",
+              f"- data: `{config['data']['kind']}`" + (" (the embedded procedural benchmark rendered by the pipeline)" if config["data"]["kind"] == "embedded" else ""),
+              f"- resolution {config['resolution']} px; domains {', '.join(config['domains'])}; shots {config['shots']}; seeds {config['seeds']}",
+              f"- methods: {', '.join(config['methods'])}",
+              f"- source model: " + (f"pre-trained here ({config['source']['train']['steps']} steps)" if config["source"]["kind"] == "pretrain" else f"`{config['source'].get('pretrained')}`"),
+              f"- adaptation: {config['adapt']['train']['steps']} steps, batch {config['adapt']['train']['batch_size']}, weights {config['adapt']['weights']}",
+              f"- sampling: {config['sample']['n_samples']} samples per run, DDIM {config['sample']['ddim_steps']} steps",
+              f"- metrics: Intra-LPIPS backbone `{ev['backbone']}`, FID/KID backbone `{ev.get('fid_backbone', 'embedded')}`, cluster cap {ev['cluster_cap']}",
+              ""]
+    if "embedded" in (ev["backbone"], ev.get("fid_backbone")):
+        lines += ["> **Backbone caveat.** `embedded` numbers come from a small network trained by this pipeline on the benchmark's",
+                  "> own source and reference images (never on samples). They rank methods on this benchmark; they are not on the",
+                  "> scale of the paper's ImageNet-backbone numbers (LPIPS-VGG, Inception FID). Rows with `source = reported` are",
+                  "> the literature's numbers on real data, shown for orientation only and never averaged with measured rows.", ""]
+    for name, title in TABLE_TITLES.items():
+        md = results / f"{name}.md"
+        if md.exists():
+            lines += [f"## {title}", "", f"CSV: `results/{name}.csv`", "", md.read_text(), ""]
+    figures = sorted((results / "figures").glob("*.png"))
+    if figures:
+        lines += ["## Figures", ""]
+        for f in figures:
+            lines += [f"### {f.stem}", "", f"![{f.stem}](figures/{f.name})", ""]
+    times = stage_times(benchmark_dir)
+    if len(times):
+        lines += ["## Time per stage", "", "Sum of the wall time of each rule's jobs (Snakemake benchmark files; jobs may overlap).", "",
+                  "| rule | jobs | minutes |", "|---|---|---|"]
+        lines += [f"| {rule} | {r.jobs} | {r.seconds / 60:.1f} |" for rule, r in times.iterrows()]
+        lines += [f"| **total** | {int(times.jobs.sum())} | {times.seconds.sum() / 60:.1f} |", ""]
+    with atomic_file(out) as tmp:
+        tmp.write_text("\n".join(lines))
+
+
+def write_metrics_json(summary: dict, out: str | Path) -> None:
+    with atomic_file(out) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True))

@@ -1,0 +1,67 @@
+"""The table builder on synthetic metric files: every column, seeds aggregated, reported rows apart, missing runs shown."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from domainstudio.report.tables import COMMON, KEYS, TABLES, build_table, run_records, summary_metrics
+
+
+def _run(root, domain, method, seed, il, fid_value, shots=10, diversity=True):
+    d = root / "faces" / domain / f"{shots}shot" / method / f"seed{seed}"
+    d.mkdir(parents=True)
+    meta = {"world": "faces", "domain": domain, "shots": str(shots), "method": method, "family": "ddpm", "seed": str(seed)}
+    (d / "intra_lpips.json").write_text(json.dumps({**meta, "backbone": "embedded", "n_samples": 1000, "intra_lpips": il,
+                                                    "std": 0.01, "n_clusters_scored": 10, "n_clusters": 10, "near_copy_fraction": 0.2}))
+    (d / "fid.json").write_text(json.dumps({**meta, "fid_backbone": "embedded", "n_samples": 1000, "n_reference": 2000,
+                                            "fid": fid_value, "kid": 0.01}))
+    if diversity:
+        (d / "diversity.json").write_text(json.dumps({**meta, "factor_diversity": 0.8, "in_domain": 0.9}))
+    return d
+
+
+@pytest.fixture
+def runs(tmp_path):
+    root = tmp_path / "metrics"
+    dirs = [_run(root, "babies", "ddpm-ft", s, 0.04 + 0.01 * s, 30.0 + s) for s in range(3)]
+    dirs += [_run(root, "babies", "domainstudio", 0, 0.07, 20.0)]
+    dirs += [root / "faces" / "sunglasses" / "10shot" / "domainstudio" / "seed0"]  # asked for, never produced
+    return dirs
+
+
+def test_table1_every_column_seeds_and_reported_rows(runs, tmp_path):
+    table = build_table(run_records(runs), "table1", tmp_path / "table1.csv", reported="intra_lpips")
+    assert list(table.columns) == KEYS + TABLES["table1"] + COMMON + ["reported_note"]
+    on_disk = pd.read_csv(tmp_path / "table1.csv")
+    assert list(on_disk.columns) == list(table.columns)
+    measured = table[table["source"] == "measured"].set_index(["domain", "method"])
+    ft = measured.loc[("babies", "ddpm-ft")]
+    assert ft["intra_lpips"] == pytest.approx(0.05) and ft["n_seeds"] == 3 and ft["seeds"] == "0,1,2"
+    assert ft["std_seeds"] == pytest.approx(np.std([0.04, 0.05, 0.06], ddof=1))
+    assert ft["std"] == pytest.approx(0.01)  # std over clusters, averaged over seeds: never mixed with std_seeds
+    assert measured.loc[("babies", "domainstudio")]["std_seeds"] is None or np.isnan(measured.loc[("babies", "domainstudio")]["std_seeds"])
+    missing = measured.loc[("sunglasses", "domainstudio")]
+    assert missing["status"] == "missing" and np.isnan(missing["intra_lpips"])
+    reported = table[table["source"] == "reported"]
+    assert set(reported["domain"]) == {"babies", "sunglasses"}  # only this table's domains
+    assert "CDC" in set(reported["method"]) and (reported["status"] == "reported").all()
+    assert not set(reported["method"]) & set(measured.index.get_level_values("method"))
+    md = (tmp_path / "table1.md").read_text()
+    assert "0.050 ± 0.010 (seeds ± 0.010)" in md and "missing" in md and "reported" in md
+
+
+def test_table2_fid_and_partially_missing_seeds(runs, tmp_path):
+    runs.append(runs[0].parent / "seed7")  # one more seed of ddpm-ft that never ran
+    table = build_table(run_records(runs), "table2", tmp_path / "table2.csv", reported="fid")
+    ft = table[(table["method"] == "ddpm-ft") & (table["source"] == "measured")].iloc[0]
+    assert ft["fid"] == pytest.approx(31.0) and ft["fid_std_seeds"] == pytest.approx(1.0)
+    assert ft["status"] == "missing seeds [7]" and ft["backbone"] == "embedded" and ft["in_domain"] == pytest.approx(0.9)
+    rep = table[table["source"] == "reported"]
+    assert rep["backbone"].str.contains("inception").all() and (rep["n_samples"] == 5000).all()
+
+
+def test_summary_metrics_is_per_method_mean(runs):
+    s = summary_metrics(run_records(runs))
+    assert s["ddpm-ft"]["intra_lpips"] == pytest.approx(0.05) and s["domainstudio"]["fid"] == pytest.approx(20.0)
+    assert "sunglasses" not in json.dumps(s)
