@@ -207,14 +207,16 @@ def _write_record(out: str, record: dict) -> None:
 
 def cmd_train_backbone(a):
     from domainstudio.atomic import atomic_dir
-    from domainstudio.data.images import load_image_folder
+    from domainstudio.data.world import world_module
     from domainstudio.metrics.embedded_backbone import BackboneTrainConfig, build_embedded_backbone, sanity_checks
 
     cfg = _dataclass_from(BackboneTrainConfig, json.loads(a.config_json), "evaluate.backbone_train")
     _set_threads(a.threads)
     backbone = build_embedded_backbone(a.world, a.data_root, a.resolution, cfg)
-    held_out = {d: load_image_folder(f, a.resolution)[-100:] for d, f in backbone.meta["trained_on"].items()}
-    backbone.meta["sanity"] = sanity_checks(backbone, held_out, n=50)
+    module = world_module(a.world)  # sanity checks on freshly rendered images the backbone has never seen
+    fresh = {d: np.stack([np.asarray(module.render(d, "sanity", i, a.resolution, cfg.seed)[0]) for i in range(100)])
+             for d in module.DOMAINS}
+    backbone.meta["sanity"] = sanity_checks(backbone, fresh, n=50)
     with atomic_dir(a.out) as tmp:
         backbone.save(tmp)
 

@@ -35,7 +35,7 @@ WIDTHS = (32, 64, 128, 128)
 
 @dataclasses.dataclass
 class BackboneTrainConfig:
-    steps: int = 1500
+    steps: int = 1200
     batch_size: int = 128
     lr: float = 2e-3
     holdout: float = 0.1  # fraction of each domain's images kept out of training to measure readability

@@ -22,8 +22,8 @@ KEYS = ["world", "domain", "shots", "method", "family"]
 TABLES = {
     "table1": ["intra_lpips", "std", "std_seeds", "near_copy_fraction", "factor_diversity", "n_clusters_scored", "n_clusters"],
     "table2": ["fid", "fid_std_seeds", "kid", "in_domain", "n_reference"],
-    "table3_ablation": ["intra_lpips", "std", "std_seeds", "fid", "near_copy_fraction", "factor_diversity", "in_domain"],
-    "table4_shots": ["intra_lpips", "std", "std_seeds", "fid", "near_copy_fraction", "factor_diversity", "in_domain"],
+    "table3_ablation": ["intra_lpips", "std", "std_seeds", "fid", "near_copy_fraction", "factor_diversity", "in_domain", "fid_backbone"],
+    "table4_shots": ["intra_lpips", "std", "std_seeds", "fid", "near_copy_fraction", "factor_diversity", "in_domain", "fid_backbone"],
 }
 COMMON = ["seeds", "n_seeds", "backbone", "n_samples", "status", "source"]
 REPORTED_DOMAINS = {"amedeo": "modigliani"}  # literature name -> this project's name
@@ -72,7 +72,9 @@ def aggregate(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
         row["backbone"] = _one(measured, "fid_backbone" if "fid" in metrics[0] else "backbone")
         row["n_samples"] = _one(measured, "n_samples")
         for m in metrics:
-            if m in ("std_seeds", "fid_std_seeds"):
+            if m == "fid_backbone":
+                row[m] = _one(measured, m)
+            elif m in ("std_seeds", "fid_std_seeds"):
                 base = "intra_lpips" if m == "std_seeds" else "fid"
                 vals = measured[base].dropna() if base in measured else []
                 row[m] = float(np.std(vals, ddof=1)) if len(vals) > 1 else None
@@ -130,7 +132,8 @@ def _fmt(v, digits=3) -> str:
 def markdown(df: pd.DataFrame, metrics: list[str]) -> str:
     """A readable twin: mean +- std over clusters, then (+- std over seeds) when there are several seeds."""
     head = [c for c in ("domain", "shots", "method", "family") if c in df]
-    head += [m for m in metrics if m not in ("std", "std_seeds", "fid_std_seeds")] + ["backbone", "seeds", "source", "status"]
+    head += [m for m in metrics if m not in ("std", "std_seeds", "fid_std_seeds", "fid_backbone")] + ["backbone"]
+    head += ["fid_backbone"] * ("fid_backbone" in metrics) + ["seeds", "source", "status"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in df.iterrows():
         cells = []
