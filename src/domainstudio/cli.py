@@ -260,6 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = verb("table", cmd_table, "Collect Intra-LPIPS results into results/table1.csv")
     s.add_argument("--out", required=True); s.add_argument("metrics", nargs="+")
+
+    # text-to-image DomainStudio (issue 7): build-tiny-sd, t2i-class-images, t2i-adapt, t2i-sample
+    from domainstudio.t2i.commands import add_t2i_verbs
+
+    add_t2i_verbs(verb)
     return p
 
 
