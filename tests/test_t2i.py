@@ -235,3 +235,29 @@ def test_cli_adapt_and_sample_write_pipeline_and_sample_folders(tiny_dir, tmp_pa
         main(["t2i-adapt", "--pipeline", str(tiny_dir), "--instance-images", str(tmp_path / "shots"), "--shots", "3",
               "--class-images", str(tmp_path / "class"), "--method", "ddpm-ft", "--resolution", "32",
               "--config-json", json.dumps(cfg), "--out", str(tmp_path / "m3"), *common])
+
+
+@pytest.mark.slow
+def test_hub_id_loads_from_the_local_cache_offline(tiny_dir, tmp_path):
+    """The real path: a hub id resolved from the Hugging Face cache with no network (the tiny pipeline stands in).
+    In a subprocess, because huggingface_hub reads HF_HOME and HF_HUB_OFFLINE when it is imported."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    repo = tmp_path / "hf" / "hub" / "models--tester--tiny-sd"
+    commit = "0" * 40
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(tiny_dir, repo / "snapshots" / commit)
+    code = ("from domainstudio.t2i.pipeline import load_t2i_pipeline, T2IModelError\n"
+            "pipe = load_t2i_pipeline('tester/tiny-sd')\n"
+            "print(type(pipe).__name__, pipe.unet.config.sample_size)\n"
+            "try:\n    load_t2i_pipeline('tester/other-sd')\nexcept T2IModelError as err:\n    print(err)\n")
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT / "src")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert lines[0] == "StableDiffusionPipeline 8"
+    assert "tester/other-sd" in lines[1] and "hf download tester/other-sd" in lines[1]
