@@ -30,13 +30,23 @@ def _threads(n):
         torch.set_num_threads(n)
 
 
+def _thumbnails(images, size: int = 128):
+    """Images larger than ``size`` px shrunk for the grid (a grid of 64 images at 512 px would be 4096 px wide)."""
+    import numpy as np
+    from PIL import Image
+
+    if images.shape[1] <= size:
+        return images
+    return np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.LANCZOS)) for im in images])
+
+
 def _write_samples(images, record: dict, out) -> None:
     from domainstudio.atomic import atomic_dir
     from domainstudio.data.images import image_grid, save_images
 
     with atomic_dir(out) as tmp:
         save_images(images, tmp / "images")
-        image_grid(images[:64], columns=8, scale=max(1, 64 // images.shape[1])).save(tmp / "grid.png")
+        image_grid(_thumbnails(images[:64]), columns=8, scale=max(1, 64 // images.shape[1])).save(tmp / "grid.png")
         (tmp / "sampling.json").write_text(json.dumps(record, indent=2))
 
 
