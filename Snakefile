@@ -13,6 +13,7 @@ include: "workflow/rules/adapt.smk"
 include: "workflow/rules/sample.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/t2i.smk"
 
 
 rule all:

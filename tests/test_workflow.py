@@ -38,7 +38,7 @@ def test_smoke_workflow_dvc_round_trip(tmp_path):
     expected = {(d, str(k), m) for d in params["domains"] for k in params["shots"] for m in params["methods"]}
     assert {(r["domain"], r["shots"], r["method"]) for r in rows} == expected
     for r in rows:
-        assert 0 < float(r["intra_lpips"]) < 2 and r["backbone"] == params["evaluate"]["backbone"]
+        assert 0 < float(r["intra_lpips"]) < 4 and r["backbone"] == params["evaluate"]["backbone"]
         assert int(r["n_samples"]) == params["sample"]["n_samples"] and r["status"] == "measured"
         assert 0 <= float(r["near_copy_fraction"]) <= 1
     assert {r["source"] for r in all_rows} == {"measured", "reported"}
@@ -54,6 +54,18 @@ def test_smoke_workflow_dvc_round_trip(tmp_path):
     assert (project / "samples" / "faces" / "source" / "seed0" / "grid.png").exists()
     assert (project / "results" / "figures" / "faces_domains.png").exists()
     assert not (project / "checkpoints").exists() or not any((project / "checkpoints").rglob("*.pt"))
+    # The text-to-image branch (issue 7) on the offline tiny pipeline, enabled by the smoke overlay.
+    t2i = params["t2i"]
+    assert t2i["enabled"] and t2i["pipeline"] == "tiny"
+    t2i_rows = list(csv.DictReader(open(project / "results" / "t2i_table.csv")))
+    assert {(r["domain"], r["shots"], r["method"]) for r in t2i_rows} == {
+        (d, str(k), m) for d in t2i["domains"] for k in t2i["shots"] for m in t2i["methods"]}
+    for r in t2i_rows:
+        assert r["family"] == "t2i" and 0 < float(r["intra_lpips"]) < 4
+        assert int(r["n_samples"]) == len(t2i["sample"]["prompts"]) * t2i["sample"]["n_per_prompt"]
+        run_dir = f"{r['domain']}/{r['shots']}shot/{r['method']}/seed{r['seed']}"
+        assert (project / "models" / "faces" / "t2i" / run_dir / "unet" / "config.json").exists()
+        assert (project / "samples" / "faces" / "t2i" / run_dir / "grid.png").exists()
 
     # Snakemake and DVC agree that everything is up to date.
     assert "Nothing to be done" in run(["snakemake", "--cores", "1", "-n", "all"], cwd=project).stdout

@@ -415,6 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config-json", required=True, help="the workflow's configuration as JSON"); s.add_argument("--results", default="results")
     s.add_argument("--benchmarks", default="logs/benchmarks"); s.add_argument("--out", required=True); s.add_argument("--metrics-json", required=True)
     s.add_argument("runs", nargs="+")
+
+    # text-to-image DomainStudio (issue 7): build-tiny-sd, t2i-class-images, t2i-adapt, t2i-sample
+    from domainstudio.t2i.commands import add_t2i_verbs
+
+    add_t2i_verbs(verb)
     return p
 
 

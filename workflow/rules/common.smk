@@ -82,7 +82,7 @@ def final_outputs():
     figures = [f"samples/{WORLD}/source/seed0"]  # holds grid.png
     if EMBEDDED:
         figures.append(f"results/figures/{WORLD}_domains.png")
-    return ["results/report.md", *figures]
+    return ["results/report.md", *figures, *t2i_outputs()]
 
 
 def report_figures():
@@ -129,3 +129,64 @@ def lpips_backbone_args(wildcards, input):
     if config["evaluate"].get("resize"):
         args += f" --resize {config['evaluate']['resize']}"
     return args
+
+
+# -- text-to-image (issue 7; rules in t2i.smk) ------------------------------------------------------------------
+import os
+
+from domainstudio.t2i.config import check_t2i_config
+
+try:
+    check_t2i_config(config)
+except ConfigError as err:
+    raise WorkflowError(f"params.yaml: {err}") from None
+
+T2I = config.get("t2i") or {}
+
+
+def t2i_runs():
+    """Every (domain, shots, method, seed) of the text-to-image branch."""
+    return [
+        dict(world=WORLD, domain=d, shots=k, method=m, seed=s)
+        for d in T2I["domains"]
+        for k in T2I["shots"]
+        for m in T2I["methods"]
+        for s in T2I["seeds"]
+    ]
+
+
+def t2i_intra_lpips_files():
+    return [
+        "results/metrics/{world}/t2i/{domain}/{shots}shot/{method}/seed{seed}/intra_lpips.json".format(**r)
+        for r in t2i_runs()
+    ]
+
+
+def t2i_outputs():
+    return ["results/t2i_table.csv"] if T2I.get("enabled", False) else []
+
+
+def t2i_pipeline(wildcards):
+    """The source pipeline: the tiny one this workflow builds, or a hub id / local folder."""
+    return f"models/{wildcards.world}/t2i/tiny-sd" if T2I["pipeline"] == "tiny" else T2I["pipeline"]
+
+
+def t2i_pipeline_input(wildcards):
+    """The tiny pipeline (built by a rule) or a local folder is an input; a hub id is not a file."""
+    path = t2i_pipeline(wildcards)
+    return [path] if T2I["pipeline"] == "tiny" or os.path.isdir(path) else []
+
+
+def t2i_sample_json():
+    return json.dumps({k: v for k, v in T2I["sample"].items()})
+
+
+def t2i_class_sample_json():
+    """The class images use the sampling settings, not its prompts or counts (the rule passes those)."""
+    return json.dumps({k: v for k, v in T2I["sample"].items() if k not in ("prompts", "n_per_prompt")})
+
+
+def t2i_adapt_config_json(wildcards):
+    train = {**T2I["train"], "seed": int(wildcards.seed)}
+    return json.dumps({"train": train, "weights": T2I["weights"], "options": T2I["options"],
+                       "instance_prompt": T2I["instance_prompt"], "class_prompt": T2I["class_prompt"]})

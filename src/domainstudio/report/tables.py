@@ -43,6 +43,7 @@ def run_records(run_dirs: list[str | Path]) -> pd.DataFrame:
         row = {"world": world, "domain": domain, "shots": int(shots.removesuffix("shot")), "method": method,
                "seed": int(seed.removeprefix("seed")), "status": "measured"}
         il, fd, dv = (_read(d / f"{n}.json") for n in ("intra_lpips", "fid", "diversity"))
+        row["world"] = (il or fd or {}).get("world", world)  # the record's own world (t2i runs sit one level deeper)
         if il is None and fd is None:
             row["status"] = "missing"
         if il:

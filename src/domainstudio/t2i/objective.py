@@ -1,0 +1,122 @@
+"""The text-to-image objective: DreamBooth with class-prior preservation plus DomainStudio's terms (DESIGN §1).
+
+A batch holds an instance half (latents of the K target images, instance prompt "a sks face") and a class half
+(latents of images the source pipeline generated for the class prompt "a face"). With per-sample t and eps,
+
+    L = ||eps - eps_ada(z_t^ins, t, c_ins)||^2 + prior_weight ||eps - eps_ada(z_t^cls, t, c_cls)||^2   (DreamBooth)
+        + l_img L_img + l_hf L_hf + l_hfmse L_hfmse                                                    (DomainStudio)
+
+The DomainStudio terms are the unconditional ones (:mod:`domainstudio.adapt.losses`, imported, not rewritten),
+applied in pixel space to VAE-decoded predicted x0 (``vae.decode(x0_hat / scaling_factor)``):
+
+* ``pairwise_reference: source`` (default): on the class half, the adapted model's decoded x0 against the frozen
+  source model's on the same noisy latents and prompt, so the terms are zero while the two models agree, as in
+  the unconditional method;
+* ``pairwise_reference: class-half``: what the official release computes (``train_domainstudio.py``): the
+  adapted model's instance half against its own class half; the class half's relative distances are the
+  (gradient-free) reference.
+
+L_hfmse compares hf of the decoded instance-half x0 with hf of the very instance images that were noised.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from domainstudio.adapt import losses
+from domainstudio.adapt.objectives import DomainStudioWeights
+
+PAIRWISE_REFERENCES = ("source", "class-half")
+
+
+@dataclass(frozen=True)
+class T2IOptions:
+    """How the terms are formed (module docstring). ``hfmse_weighting: none`` follows the official release;
+    ``abar`` weights each sample's L_hfmse by abar_t as the unconditional default does."""
+
+    prior_weight: float = 1.0
+    pairwise_reference: str = "source"
+    kl_direction: str = "paper"
+    hfmse_weighting: str = "none"
+
+
+@dataclass
+class T2IBatch:
+    """Clean latents (already scaled by the VAE's scaling factor), their pixel images in [-1, 1], prompt embeddings."""
+
+    z_ins: torch.Tensor
+    z_cls: torch.Tensor
+    x_ins: torch.Tensor
+    c_ins: torch.Tensor
+    c_cls: torch.Tensor
+
+
+class DreamBoothDomainStudio:
+    """``objective(unet, batch, generator) -> (loss, {term: float})``; with all weights 0 this is DreamBooth."""
+
+    def __init__(self, scheduler, vae, source_unet, weights: DomainStudioWeights, options: T2IOptions = T2IOptions(),
+                 batch_size: int | None = None):
+        if options.pairwise_reference not in PAIRWISE_REFERENCES:
+            raise ValueError(f"pairwise_reference must be one of {PAIRWISE_REFERENCES}, not {options.pairwise_reference!r}")
+        if options.kl_direction not in ("paper", "official"):
+            raise ValueError(f"kl_direction must be 'paper' or 'official', not {options.kl_direction!r}")
+        if options.hfmse_weighting not in ("abar", "none"):
+            raise ValueError(f"hfmse_weighting must be 'abar' or 'none', not {options.hfmse_weighting!r}")
+        if options.prior_weight < 0:
+            raise ValueError(f"prior_weight must be >= 0, not {options.prior_weight}")
+        if weights.pairwise and batch_size is not None and batch_size < 2:
+            raise ValueError(f"batch_size {batch_size}: the relative-distance terms (l_img, l_hf) compare the samples of a "
+                             "batch half and need a batch size of at least 2")
+        if weights.pairwise and options.pairwise_reference == "source" and source_unet is None:
+            raise ValueError("pairwise_reference 'source' needs the frozen source UNet")
+        self.scheduler, self.weights, self.options = scheduler, weights, options
+        self.vae = vae.eval().requires_grad_(False)
+        self.source = source_unet.eval().requires_grad_(False) if source_unet is not None else None
+
+    def decode(self, z0: torch.Tensor) -> torch.Tensor:
+        """Pixel images in about [-1, 1] from latent x0 (gradients flow through the frozen decoder)."""
+        return self.vae.decode(z0 / self.vae.config.scaling_factor).sample.float()
+
+    def __call__(self, unet, b: T2IBatch, generator: torch.Generator):
+        w, o = self.weights, self.options
+        n = b.z_ins.shape[0]
+        z0 = torch.cat([b.z_ins, b.z_cls])
+        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (2 * n,), generator=generator).to(z0.device)
+        noise = torch.randn(z0.shape, generator=generator).to(z0.device)
+        z_t = self.scheduler.add_noise(z0, noise, t)
+        cond = torch.cat([b.c_ins.expand(n, -1, -1), b.c_cls.expand(n, -1, -1)])
+        eps = unet(z_t, t, cond).sample
+        l_instance = F.mse_loss(eps[:n].float(), noise[:n])
+        l_prior = F.mse_loss(eps[n:].float(), noise[n:])
+        loss = l_instance + o.prior_weight * l_prior
+        terms = {"l_instance": l_instance.item(), "l_prior": l_prior.item()}
+        if not (w.pairwise or w.l_hfmse > 0):
+            return loss, terms
+        abar = self.scheduler.alphas_cumprod
+        x0_ada = losses.predicted_x0(z_t, eps, abar, t)
+        img_ins = self.decode(x0_ada[:n]) if (w.l_hfmse > 0 or o.pairwise_reference == "class-half") else None
+        if w.pairwise:
+            img_cls = self.decode(x0_ada[n:])
+            if o.pairwise_reference == "source":
+                with torch.no_grad():
+                    eps_sou = self.source(z_t[n:], t[n:], cond[n:]).sample
+                    img_ref = self.decode(losses.predicted_x0(z_t[n:], eps_sou, abar, t[n:]))
+                img_ada = img_cls
+            else:
+                img_ada, img_ref = img_ins, img_cls
+            if w.l_img > 0:
+                l_img = losses.relative_distance_loss(img_ada, img_ref, o.kl_direction)
+                loss = loss + w.l_img * l_img
+                terms["l_img"] = l_img.item()
+            if w.l_hf > 0:
+                l_hf = losses.relative_distance_loss(losses.haar_highpass(img_ada), losses.haar_highpass(img_ref), o.kl_direction)
+                loss = loss + w.l_hf * l_hf
+                terms["l_hf"] = l_hf.item()
+        if w.l_hfmse > 0:
+            weight = abar.to(z0.device, torch.float32)[t[:n]] if o.hfmse_weighting == "abar" else None
+            l_hfmse = losses.hf_reconstruction_loss(img_ins, b.x_ins, weight)
+            loss = loss + w.l_hfmse * l_hfmse
+            terms["l_hfmse"] = l_hfmse.item()
+        return loss, terms

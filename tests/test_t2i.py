@@ -1,0 +1,263 @@
+"""Text-to-image DomainStudio (issue 7) on the offline tiny Stable Diffusion pipeline."""
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from domainstudio.adapt import losses
+from domainstudio.adapt.objectives import DomainStudioWeights
+from domainstudio.config import ConfigError
+from domainstudio.t2i import objective as t2i_objective
+from domainstudio.t2i.config import check_t2i_config
+from domainstudio.t2i.objective import DreamBoothDomainStudio, T2IBatch, T2IOptions
+from domainstudio.t2i.pipeline import T2IModelError, encode_prompt, load_t2i_pipeline
+from domainstudio.t2i.sampling import T2ISampleConfig, generate
+from domainstudio.t2i.tiny import build_tiny_pipeline
+from domainstudio.t2i.train import T2ITrainConfig, train_t2i
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("t2i") / "tiny-sd"
+    build_tiny_pipeline(out, resolution=32, seed=0)
+    return out
+
+
+@pytest.fixture
+def pipe(tiny_dir):
+    torch.set_num_threads(1)
+    return load_t2i_pipeline(tiny_dir)
+
+
+def fixed_batch(pipe, n=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand((2 * n, 3, 32, 32), generator=g) * 2 - 1
+    with torch.no_grad():
+        z = pipe.vae.encode(x).latent_dist.mean * pipe.vae.config.scaling_factor
+    cpu = torch.device("cpu")
+    return T2IBatch(z_ins=z[:n], z_cls=z[n:], x_ins=x[:n], c_ins=encode_prompt(pipe, "a sks face", cpu),
+                    c_cls=encode_prompt(pipe, "a face", cpu))
+
+
+def perturbed(unet, scale=0.05, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    other = copy.deepcopy(unet)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=g))
+    return other
+
+
+def test_tiny_pipeline_is_a_loadable_stable_diffusion_folder(tiny_dir, pipe):
+    for part in ("unet", "vae", "text_encoder", "tokenizer", "scheduler", "model_index.json"):
+        assert (tiny_dir / part).exists()
+    tokens = pipe.tokenizer.convert_ids_to_tokens(pipe.tokenizer("a sks face").input_ids)
+    assert tokens == ["<|startoftext|>", "a</w>", "sks</w>", "face</w>", "<|endoftext|>"]
+    assert type(pipe.unet).__name__ == "UNet2DConditionModel" and type(pipe.text_encoder).__name__ == "CLIPTextModel"
+    assert pipe.vae_scale_factor == 4
+
+
+def test_unreachable_hub_id_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(T2IModelError, match=r"runwayml/stable-diffusion-v1-5.*hf download runwayml/stable-diffusion-v1-5"):
+        load_t2i_pipeline("runwayml/stable-diffusion-v1-5")
+
+
+def test_folder_that_is_not_a_pipeline_is_refused(tmp_path):
+    (tmp_path / "unet").mkdir()
+    with pytest.raises(T2IModelError, match=str(tmp_path)):
+        load_t2i_pipeline(tmp_path)
+    with pytest.raises(T2IModelError, match="not a hub id"):
+        load_t2i_pipeline("no-such-folder")
+
+
+def test_the_shared_terms_are_the_unconditional_functions(pipe, monkeypatch):
+    assert t2i_objective.losses is losses
+    called = {}
+    for name in ("predicted_x0", "haar_highpass", "relative_distance_loss", "hf_reconstruction_loss"):
+        original = getattr(losses, name)
+
+        def spy(*args, _name=name, _original=original, **kwargs):
+            called[_name] = called.get(_name, 0) + 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(losses, name, spy)
+    obj = DreamBoothDomainStudio(pipe.scheduler, pipe.vae, pipe.unet, DomainStudioWeights(1.0, 1.0, 1.0))
+    _, terms = obj(perturbed(pipe.unet), fixed_batch(pipe), torch.Generator().manual_seed(0))
+    assert set(terms) == {"l_instance", "l_prior", "l_img", "l_hf", "l_hfmse"}
+    assert called["relative_distance_loss"] == 2 and called["hf_reconstruction_loss"] == 1
+    assert called["haar_highpass"] >= 2 and called["predicted_x0"] >= 2
+
+
+def test_prior_preservation_loss_by_hand(pipe):
+    """L = MSE(instance half) + prior_weight * MSE(class half), with the t and eps the objective draws."""
+    batch, n, sched, unet = fixed_batch(pipe), 3, pipe.scheduler, pipe.unet
+    g = torch.Generator().manual_seed(7)
+    t = torch.randint(0, sched.config.num_train_timesteps, (2 * n,), generator=g)
+    noise = torch.randn((2 * n, *batch.z_ins.shape[1:]), generator=g)
+    with torch.no_grad():
+        z_t = sched.add_noise(torch.cat([batch.z_ins, batch.z_cls]), noise, t)
+        mse_ins = F.mse_loss(unet(z_t[:n], t[:n], batch.c_ins.expand(n, -1, -1)).sample, noise[:n]).item()
+        mse_cls = F.mse_loss(unet(z_t[n:], t[n:], batch.c_cls.expand(n, -1, -1)).sample, noise[n:]).item()
+        results = {}
+        for w in (1.0, 0.5, 0.0):
+            obj = DreamBoothDomainStudio(sched, pipe.vae, None, DomainStudioWeights(), T2IOptions(prior_weight=w))
+            loss, terms = obj(unet, batch, torch.Generator().manual_seed(7))
+            results[w] = loss.item()
+            assert terms["l_instance"] == pytest.approx(mse_ins, rel=1e-4)
+            assert terms["l_prior"] == pytest.approx(mse_cls, rel=1e-4)
+    assert results[1.0] == pytest.approx(mse_ins + mse_cls, rel=1e-4)
+    assert results[0.5] == pytest.approx(mse_ins + 0.5 * mse_cls, rel=1e-4)
+    assert results[0.0] == pytest.approx(mse_ins, rel=1e-4) and results[0.0] < results[0.5] < results[1.0]
+
+
+def test_pairwise_terms_vanish_when_adapted_equals_source(pipe):
+    obj = DreamBoothDomainStudio(pipe.scheduler, pipe.vae, pipe.unet, DomainStudioWeights(1.0, 1.0, 0.0))
+    batch = fixed_batch(pipe)
+    _, same = obj(copy.deepcopy(pipe.unet), batch, torch.Generator().manual_seed(3))
+    assert abs(same["l_img"]) < 1e-6 and abs(same["l_hf"]) < 1e-6
+    loss, differ = obj(perturbed(pipe.unet), batch, torch.Generator().manual_seed(3))
+    assert differ["l_img"] > 1e-6 and differ["l_hf"] > 1e-6
+    assert torch.isfinite(loss)
+
+
+def test_pairwise_terms_reach_the_unet_through_the_decoder(pipe):
+    batch, adapted = fixed_batch(pipe), perturbed(pipe.unet)
+
+    def grad(weights):
+        adapted.zero_grad()
+        obj = DreamBoothDomainStudio(pipe.scheduler, pipe.vae, pipe.unet, weights)
+        obj(adapted, batch, torch.Generator().manual_seed(5))[0].backward()
+        return torch.cat([p.grad.flatten() for p in adapted.parameters()]).clone()
+
+    plain, full = grad(DomainStudioWeights()), grad(DomainStudioWeights(100.0, 100.0, 0.1))
+    assert torch.isfinite(full).all() and not torch.allclose(plain, full)
+    assert all(not p.requires_grad for p in pipe.vae.parameters())
+
+
+def test_class_half_reference_is_the_official_pairing(pipe):
+    """The official release compares the instance half with the class half: not zero for identical models."""
+    obj = DreamBoothDomainStudio(pipe.scheduler, pipe.vae, None, DomainStudioWeights(1.0, 0.0, 0.0),
+                                 T2IOptions(pairwise_reference="class-half"))
+    _, terms = obj(copy.deepcopy(pipe.unet), fixed_batch(pipe), torch.Generator().manual_seed(3))
+    assert terms["l_img"] > 1e-6
+
+
+def test_objective_refuses_bad_settings(pipe):
+    with pytest.raises(ValueError, match="batch size of at least 2"):
+        DreamBoothDomainStudio(pipe.scheduler, pipe.vae, pipe.unet, DomainStudioWeights(1.0, 0, 0), batch_size=1)
+    with pytest.raises(ValueError, match="pairwise_reference"):
+        DreamBoothDomainStudio(pipe.scheduler, pipe.vae, pipe.unet, DomainStudioWeights(), T2IOptions(pairwise_reference="x"))
+    with pytest.raises(ValueError, match="frozen source"):
+        DreamBoothDomainStudio(pipe.scheduler, pipe.vae, None, DomainStudioWeights(1.0, 0, 0))
+
+
+def _train(tiny_dir, seed, weights=DomainStudioWeights(100.0, 100.0, 0.1)):
+    pipe = load_t2i_pipeline(tiny_dir)
+    rng = np.random.default_rng(0)
+    instance = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    classes = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    source = {k: v.clone() for k, v in pipe.unet.state_dict().items()}
+    unet = train_t2i(pipe, instance, classes, "a sks face", "a face", weights, T2IOptions(),
+                     T2ITrainConfig(steps=2, batch_size=2, lr=1e-3, seed=seed))
+    assert all(torch.equal(v, pipe.unet.state_dict()[k]) for k, v in source.items())  # the source stays frozen
+    return torch.cat([p.flatten() for p in unet.parameters()])
+
+
+def test_training_is_deterministic_by_seed(tiny_dir):
+    torch.set_num_threads(1)
+    a, b, c = _train(tiny_dir, 0), _train(tiny_dir, 0), _train(tiny_dir, 1)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_samples_are_deterministic_and_batch_independent(pipe):
+    cfg = T2ISampleConfig(prompts=["a sks face", "a face"], n_per_prompt=2, steps=2, batch_size=4, seed=0)
+    a, prompt_of = generate(pipe, cfg, 32)
+    b, _ = generate(pipe, T2ISampleConfig(**{**cfg.__dict__, "batch_size": 1}), 32)
+    c, _ = generate(pipe, T2ISampleConfig(**{**cfg.__dict__, "seed": 1}), 32)
+    assert a.shape == (4, 32, 32, 3) and a.dtype == np.uint8 and prompt_of == [0, 0, 1, 1]
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # batched vs single: float rounding at most
+    assert not np.array_equal(a, c)
+
+
+def _config(**t2i):
+    import yaml
+
+    config = yaml.safe_load((ROOT / "params.yaml").read_text())
+    config["t2i"] = {**config["t2i"], "enabled": True, **t2i}
+    return config
+
+
+def test_config_checks_name_the_parameter():
+    check_t2i_config(_config())
+    with pytest.raises(ConfigError, match="t2i.domains"):
+        check_t2i_config(_config(domains=["cats"]))
+    with pytest.raises(ConfigError, match="t2i.shots"):
+        check_t2i_config(_config(shots=[3]))
+    with pytest.raises(ConfigError, match="t2i.train.batch_size"):
+        check_t2i_config(_config(train={"batch_size": 1}))
+    with pytest.raises(ConfigError, match="t2i.pipeline"):
+        check_t2i_config(_config(pipeline="stable-diffusion"))
+    check_t2i_config({**_config(domains=["cats"]), "t2i": {**_config(domains=["cats"])["t2i"], "enabled": False}})
+
+
+def test_cli_adapt_and_sample_write_pipeline_and_sample_folders(tiny_dir, tmp_path):
+    from domainstudio.cli import main
+    from domainstudio.data.images import save_images
+
+    rng = np.random.default_rng(0)
+    save_images(rng.integers(0, 256, (3, 16, 16, 3), dtype=np.uint8), tmp_path / "shots")  # upsampled to 32 px
+    common = ["--threads", "1"]
+    assert main(["t2i-class-images", "--pipeline", str(tiny_dir), "--prompt", "a face", "--count", "3", "--resolution", "32",
+                 "--config-json", json.dumps({"steps": 2}), "--out", str(tmp_path / "class"), *common]) == 0
+    cfg = {"train": {"steps": 2, "batch_size": 2}, "weights": {"l_img": 1.0, "l_hf": 1.0, "l_hfmse": 0.1}, "options": {},
+           "instance_prompt": "a sks face", "class_prompt": "a face"}
+    assert main(["t2i-adapt", "--pipeline", str(tiny_dir), "--instance-images", str(tmp_path / "shots"), "--shots", "3",
+                 "--class-images", str(tmp_path / "class"), "--method", "dreambooth", "--resolution", "32",
+                 "--config-json", json.dumps(cfg), "--out", str(tmp_path / "model"), *common]) == 0
+    record = json.loads((tmp_path / "model" / "adaptation.json").read_text())
+    assert record["weights"] == {"l_img": 0.0, "l_hf": 0.0, "l_hfmse": 0.0}  # dreambooth ignores the DomainStudio weights
+    assert "l_img" not in (tmp_path / "model" / "train_log.csv").read_text()
+    assert main(["t2i-sample", "--model", str(tmp_path / "model"), "--resolution", "32", "--config-json",
+                 json.dumps({"prompts": ["a sks face"], "n_per_prompt": 3, "steps": 2}), "--out", str(tmp_path / "s"), *common]) == 0
+    assert len(list((tmp_path / "s" / "images").glob("*.png"))) == 3 and (tmp_path / "s" / "grid.png").exists()
+    assert json.loads((tmp_path / "s" / "sampling.json").read_text())["prompt_of_image"] == [0, 0, 0]
+    assert main(["t2i-adapt", "--pipeline", "owner/missing-model", "--instance-images", str(tmp_path / "shots"), "--shots", "3",
+                 "--class-images", str(tmp_path / "class"), "--method", "dreambooth", "--resolution", "32",
+                 "--config-json", json.dumps(cfg), "--out", str(tmp_path / "m2"), *common]) == 2
+    with pytest.raises(SystemExit, match="unknown text-to-image method"):
+        main(["t2i-adapt", "--pipeline", str(tiny_dir), "--instance-images", str(tmp_path / "shots"), "--shots", "3",
+              "--class-images", str(tmp_path / "class"), "--method", "ddpm-ft", "--resolution", "32",
+              "--config-json", json.dumps(cfg), "--out", str(tmp_path / "m3"), *common])
+
+
+@pytest.mark.slow
+def test_hub_id_loads_from_the_local_cache_offline(tiny_dir, tmp_path):
+    """The real path: a hub id resolved from the Hugging Face cache with no network (the tiny pipeline stands in).
+    In a subprocess, because huggingface_hub reads HF_HOME and HF_HUB_OFFLINE when it is imported."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    repo = tmp_path / "hf" / "hub" / "models--tester--tiny-sd"
+    commit = "0" * 40
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(tiny_dir, repo / "snapshots" / commit)
+    code = ("from domainstudio.t2i.pipeline import load_t2i_pipeline, T2IModelError\n"
+            "pipe = load_t2i_pipeline('tester/tiny-sd')\n"
+            "print(type(pipe).__name__, pipe.unet.config.sample_size)\n"
+            "try:\n    load_t2i_pipeline('tester/other-sd')\nexcept T2IModelError as err:\n    print(err)\n")
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT / "src")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert lines[0] == "StableDiffusionPipeline 8"
+    assert "tester/other-sd" in lines[1] and "hf download tester/other-sd" in lines[1]

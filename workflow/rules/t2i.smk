@@ -1,0 +1,121 @@
+# Text-to-image DomainStudio (issue 7): DreamBooth-style fine-tuning of a Stable Diffusion pipeline on the
+# K-shot target images, baseline `dreambooth` and `domainstudio-t2i`, then samples and Intra-LPIPS.
+# Only active with t2i.enabled. t2i.pipeline "tiny" builds the offline tiny pipeline here; otherwise it is a
+# hub id or a local diffusers folder, loaded by the jobs themselves. Rules run single-threaded: the tiny
+# pipeline's small ops only lose from thread synchronisation on a shared CPU.
+
+if T2I.get("enabled", False):
+
+    rule build_tiny_sd:
+        output:
+            directory("models/{world}/t2i/tiny-sd"),
+        params:
+            resolution=T2I["resolution"],
+        log:
+            "logs/t2i/build_tiny_sd_{world}.log",
+        shell:
+            "domainstudio build-tiny-sd --out {output} --resolution {params.resolution} > {log} 2>&1"
+
+    rule t2i_class_images:
+        input:
+            t2i_pipeline_input,
+        output:
+            directory("samples/{world}/t2i/class_images"),
+        params:
+            pipeline=t2i_pipeline,
+            prompt=T2I["class_prompt"],
+            n_images=T2I["class_images"]["count"],
+            seed=T2I["class_images"]["seed"],
+            resolution=T2I["resolution"],
+            cfg=t2i_class_sample_json(),
+        threads: 1
+        resources:
+            mem_mb=8000,
+            runtime=60,
+        log:
+            "logs/t2i/class_images_{world}.log",
+        shell:
+            "domainstudio t2i-class-images --pipeline {params.pipeline:q} --prompt {params.prompt:q} --count {params.n_images} "
+            "--seed {params.seed} --resolution {params.resolution} --config-json {params.cfg:q} --out {output} "
+            "--threads {threads} > {log} 2>&1"
+
+    rule t2i_adapt:
+        input:
+            t2i_pipeline_input,
+            images="data/{world}/{domain}/{shots}shot",
+            classes="samples/{world}/t2i/class_images",
+        output:
+            directory("models/{world}/t2i/{domain}/{shots}shot/{method}/seed{seed}"),
+        params:
+            pipeline=t2i_pipeline,
+            resolution=T2I["resolution"],
+            cfg=t2i_adapt_config_json,
+        threads: 1
+        resources:
+            mem_mb=16000,
+            runtime=240,
+        log:
+            "logs/t2i/adapt_{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+        shell:
+            "domainstudio t2i-adapt --pipeline {params.pipeline:q} --instance-images {input.images} --shots {wildcards.shots} "
+            "--class-images {input.classes} --method {wildcards.method} --resolution {params.resolution} "
+            "--config-json {params.cfg:q} --out {output} --threads {threads} > {log} 2>&1"
+
+    rule t2i_sample:
+        input:
+            "models/{world}/t2i/{domain}/{shots}shot/{method}/seed{seed}",
+        output:
+            directory("samples/{world}/t2i/{domain}/{shots}shot/{method}/seed{seed}"),
+        params:
+            resolution=T2I["resolution"],
+            cfg=t2i_sample_json(),
+        threads: 1
+        resources:
+            mem_mb=8000,
+            runtime=120,
+        log:
+            "logs/t2i/sample_{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+        shell:
+            "domainstudio t2i-sample --model {input} --resolution {params.resolution} --config-json {params.cfg:q} "
+            "--seed {wildcards.seed} --out {output} --threads {threads} > {log} 2>&1"
+
+    rule t2i_intra_lpips:
+        input:
+            samples="samples/{world}/t2i/{domain}/{shots}shot/{method}/seed{seed}",
+            train="data/{world}/{domain}/{shots}shot",
+            reference="data/{world}/{domain}/reference",
+            backbone=lpips_backbone_input,
+        output:
+            "results/metrics/{world}/t2i/{domain}/{shots}shot/{method}/seed{seed}/intra_lpips.json",
+        params:
+            backbone=lpips_backbone_args,
+            cap=config["evaluate"]["cluster_cap"],
+            seed=config["evaluate"]["seed"],
+            resolution=T2I["resolution"],
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        log:
+            "logs/t2i/intra_lpips_{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+        shell:
+            "domainstudio intra-lpips --samples {input.samples} --train {input.train} --shots {wildcards.shots} "
+            "--reference {input.reference} --resolution {params.resolution} {params.backbone} "
+            "--cluster-cap {params.cap} --seed {params.seed} --threads {threads} --out {output} "
+            "--meta world={wildcards.world} domain={wildcards.domain} shots={wildcards.shots} "
+            "method={wildcards.method} family=t2i seed={wildcards.seed} > {log} 2>&1"
+
+    localrules:
+        t2i_table,
+
+    rule t2i_table:
+        input:
+            t2i_intra_lpips_files(),
+        output:
+            "results/t2i_table.csv",
+        log:
+            "logs/t2i/table.log",
+        params:
+            runs=lambda w, input: " ".join(os.path.dirname(f) for f in input),
+        shell:
+            "domainstudio table --table table1 --out {output} {params.runs} > {log} 2>&1"
