@@ -267,12 +267,13 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from domainstudio.data.images import ImageDataError
+    from domainstudio.devices import DeviceError
     from domainstudio.metrics.lpips_embedding import LpipsWeightsMissing
     from domainstudio.models.source import SourceModelError
 
     try:
         args.func(args)
-    except (ImageDataError, SourceModelError, LpipsWeightsMissing) as err:
+    except (ImageDataError, SourceModelError, LpipsWeightsMissing, DeviceError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
