@@ -124,10 +124,10 @@ def cmd_pretrain(a):
 
 def cmd_import_source(a):
     from domainstudio.atomic import atomic_dir
-    from domainstudio.models.source import load_source, save_source
+    from domainstudio.models.source import image_size, load_source, save_source
 
     unet, scheduler = load_source(a.pretrained)
-    if a.resolution and unet.config.sample_size != a.resolution:
+    if a.resolution and image_size(unet) != (a.resolution, a.resolution):
         raise SystemExit(f"error: source model {a.pretrained} generates {unet.config.sample_size} px images but resolution is {a.resolution}")
     with atomic_dir(a.out) as tmp:
         save_source(unet, scheduler, tmp)

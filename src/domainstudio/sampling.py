@@ -15,6 +15,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from tqdm import tqdm
 
 from domainstudio.devices import autocast, check_precision, resolve_device
+from domainstudio.models.source import image_size
 
 
 @dataclass
@@ -45,9 +46,7 @@ def ddim_sample(unet: UNet2DModel, train_scheduler: DDPMScheduler, cfg: SampleCo
     source = source.to(device).eval() if cfg.source_above_t is not None else None
     ddim = DDIMScheduler.from_config(train_scheduler.config)
     ddim.set_timesteps(cfg.ddim_steps)
-    size = unet.config.sample_size  # an int, or (height, width) in some diffusers configs
-    height, width = (size, size) if isinstance(size, int) else size
-    shape = (unet.config.in_channels, height, width)
+    shape = (unet.config.in_channels, *image_size(unet))
     noise = initial_noise(cfg.n_samples, shape, cfg.seed)
     step_generator = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     out = []
