@@ -17,15 +17,25 @@ def params():
     return yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
+# Overlays that go on top of another overlay (README: paper scale).
+STACKED_ON = {"paper_church.yaml": ["paper.yaml"]}
+
+
 @pytest.mark.parametrize("overlay", sorted(p.name for p in (ROOT / "config").glob("*.yaml")))
 def test_shipped_configurations_are_valid(params, overlay):
     validate(copy.deepcopy(params), SCHEMA)
     check_config(params)
     merged = copy.deepcopy(params)
-    for key, value in yaml.safe_load((ROOT / "config" / overlay).read_text()).items():
-        merged[key] = {**merged[key], **value} if isinstance(value, dict) else value
+    for name in [*STACKED_ON.get(overlay, []), overlay]:
+        for key, value in yaml.safe_load((ROOT / "config" / name).read_text()).items():
+            merged[key] = {**merged[key], **value} if isinstance(value, dict) else value
     validate(merged, SCHEMA)
-    check_config(merged)
+    if merged["data"]["kind"] == "folders":  # the user's images are not in the repository: the check names the folder
+        first = f"data/{merged['world']}/{merged['domains'][0]}/{merged['shots'][0]}shot"
+        with pytest.raises(ConfigError, match=first):
+            check_config(merged)
+    else:
+        check_config(merged)
 
 
 @pytest.mark.parametrize("edit, message", [

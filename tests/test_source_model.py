@@ -35,5 +35,5 @@ def test_folder_that_is_not_a_model(tmp_path):
 def test_unreachable_hub_id_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    with pytest.raises(SourceModelError, match="huggingface-cli download google/ddpm-ema-celebahq-256"):
+    with pytest.raises(SourceModelError, match="hf download google/ddpm-ema-celebahq-256"):
         load_source("google/ddpm-ema-celebahq-256")

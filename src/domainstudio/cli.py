@@ -126,10 +126,10 @@ def cmd_pretrain(a):
 
 def cmd_import_source(a):
     from domainstudio.atomic import atomic_dir
-    from domainstudio.models.source import load_source, save_source
+    from domainstudio.models.source import image_size, load_source, save_source
 
     unet, scheduler = load_source(a.pretrained)
-    if a.resolution and unet.config.sample_size != a.resolution:
+    if a.resolution and image_size(unet) != (a.resolution, a.resolution):
         raise SystemExit(f"error: source model {a.pretrained} generates {unet.config.sample_size} px images but resolution is {a.resolution}")
     with atomic_dir(a.out) as tmp:
         save_source(unet, scheduler, tmp)
@@ -229,7 +229,8 @@ def cmd_intra_lpips(a):
     _set_threads(a.threads)
     embedding = _lpips_embedding(a.backbone, a.resize, a.embedded_backbone)  # fails here, before any work
     train = embedding(load_image_folder(a.train, a.resolution, count=a.shots))
-    samples = embedding(load_image_folder(Path(a.samples) / "images", a.resolution))
+    samples = load_image_folder(Path(a.samples) / "images", a.resolution)
+    samples = embedding(samples[: a.max_samples] if a.max_samples else samples)
     result = intra_lpips_from_embeddings(samples, train, cluster_cap=a.cluster_cap, seed=a.seed)
     record = {**dict(kv.split("=", 1) for kv in a.meta), "backbone": a.backbone, "lpips_resize": a.resize,
               "cluster_cap": a.cluster_cap, **dataclasses.asdict(result)}
@@ -377,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--embedded-backbone", help="folder of the trained embedded backbone (backbone 'embedded')")
     s.add_argument("--resize", type=int, help="resize images to this size before the LPIPS network (default: as stored)")
     s.add_argument("--cluster-cap", type=int, default=50); s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--max-samples", type=int, help="use only the first this many samples (CDC: 1000)")
     s.add_argument("--reference", help="target reference folder: also report the near-copy fraction")
     s.add_argument("--near-copy-quantile", type=float, default=0.05); s.add_argument("--near-copy-reference", type=int, default=500)
     s.add_argument("--meta", nargs="*", default=[], help="key=value pairs stored with the result (method, domain, ...)")
@@ -427,13 +429,14 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from domainstudio.data.images import ImageDataError
+    from domainstudio.devices import DeviceError
     from domainstudio.metrics.fid import InceptionWeightsMissing
     from domainstudio.metrics.lpips_embedding import LpipsWeightsMissing
     from domainstudio.models.source import SourceModelError
 
     try:
         args.func(args)
-    except (ImageDataError, SourceModelError, LpipsWeightsMissing, InceptionWeightsMissing) as err:
+    except (ImageDataError, SourceModelError, LpipsWeightsMissing, InceptionWeightsMissing, DeviceError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -83,7 +83,11 @@ def _check_report(config: dict) -> None:
         unknown = [m for m in block.get("methods", []) if m not in METHOD_FAMILIES]
         if unknown:
             raise ConfigError(f"report.{part}.methods: unknown method(s) {unknown}; known: {sorted(METHOD_FAMILIES)}")
-        if config["data"]["kind"] == "embedded":
+        if config["data"]["kind"] != "embedded":
+            bad = [d for d in block.get("domains", []) if d not in config["domains"]]
+            if bad:
+                raise ConfigError(f"report.{part}.domains: {bad} not among domains {config['domains']} (their folders are checked there)")
+        else:
             domains = embedded_domains(config["world"]) or ()
             bad = [d for d in block.get("domains", []) if d not in domains]
             if bad:

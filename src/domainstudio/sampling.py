@@ -14,7 +14,8 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from tqdm import tqdm
 
-from domainstudio.adapt.trainer import autocast, resolve_device
+from domainstudio.devices import autocast, check_precision, resolve_device
+from domainstudio.models.source import image_size
 
 
 @dataclass
@@ -40,12 +41,12 @@ def ddim_sample(unet: UNet2DModel, train_scheduler: DDPMScheduler, cfg: SampleCo
     if cfg.source_above_t is not None and source is None:
         raise ValueError("sample.source_above_t needs the source model")
     device = resolve_device(cfg.device)
+    check_precision(device, cfg.precision)  # before any compute
     unet = unet.to(device).eval()
     source = source.to(device).eval() if cfg.source_above_t is not None else None
     ddim = DDIMScheduler.from_config(train_scheduler.config)
     ddim.set_timesteps(cfg.ddim_steps)
-    size = unet.config.sample_size
-    shape = (unet.config.in_channels, size, size)
+    shape = (unet.config.in_channels, *image_size(unet))
     noise = initial_noise(cfg.n_samples, shape, cfg.seed)
     step_generator = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     out = []

@@ -128,6 +128,8 @@ def lpips_backbone_args(wildcards, input):
         args += f" --embedded-backbone {input.backbone}"
     if config["evaluate"].get("resize"):
         args += f" --resize {config['evaluate']['resize']}"
+    if config["evaluate"].get("lpips_samples"):
+        args += f" --max-samples {config['evaluate']['lpips_samples']}"
     return args
 
 

@@ -37,6 +37,9 @@ if config["data"]["kind"] == "embedded":
             "--shot-sets {params.shot_sets} --reference {params.reference} --resolution {params.resolution} "
             "--seed {params.seed} > {log} 2>&1"
 
+    localrules:
+        world_figure,  # seconds of work: not worth a cluster job
+
     rule world_figure:
         output:
             "results/figures/{world}_domains.png",

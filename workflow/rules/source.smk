@@ -26,6 +26,9 @@ if config["source"]["kind"] == "pretrain":
 
 else:
 
+    localrules:
+        import_source,  # on the submitting node: a hub download needs the network compute nodes often lack
+
     rule import_source:
         output:
             directory("models/{world}/source"),

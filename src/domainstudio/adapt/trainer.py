@@ -19,6 +19,7 @@ from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
 from domainstudio.atomic import atomic_file
+from domainstudio.devices import autocast, check_precision, grad_scaler, resolve_device  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -32,25 +33,11 @@ class TrainConfig:
     ema_decay: float = 0.999  # 0 disables EMA (the final raw weights are saved)
     grad_clip: float = 1.0
     hflip: bool = True
-    precision: str = "fp32"  # fp32 | bf16 (autocast; on CPU too)
+    precision: str = "fp32"  # fp32 | bf16 (autocast; on CPU too) | fp16 (autocast + GradScaler; CUDA only)
     checkpoint_every: int = 500
     log_every: int = 50
     seed: int = 0
     device: str = "auto"
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU; nothing requires a GPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def autocast(device: torch.device, precision: str):
-    if precision not in ("fp32", "bf16", "fp16"):
-        raise ValueError(f"precision must be fp32, bf16 or fp16, not {precision!r}")
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
 def _batch(images: torch.Tensor, cfg: TrainConfig, generator: torch.Generator) -> torch.Tensor:
@@ -74,6 +61,7 @@ def train(unet, images: np.ndarray, objective, cfg: TrainConfig, checkpoint: str
     (the caller's digest of config, data and source model) matches.
     """
     device = resolve_device(cfg.device)
+    check_precision(device, cfg.precision)  # before any compute
     checkpoint = Path(checkpoint)
     unet.to(device).train()
     data = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
@@ -81,6 +69,7 @@ def train(unet, images: np.ndarray, objective, cfg: TrainConfig, checkpoint: str
     warmup = max(cfg.warmup_steps, 1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
     ema = EMAModel(unet.parameters(), decay=cfg.ema_decay) if cfg.ema_decay > 0 else None
+    scaler = grad_scaler(device, cfg.precision)
     generator = torch.Generator().manual_seed(cfg.seed)
     step, rows = 0, []
 
@@ -93,6 +82,8 @@ def train(unet, images: np.ndarray, objective, cfg: TrainConfig, checkpoint: str
             if ema is not None:
                 ema.load_state_dict(state["ema"])
             generator.set_state(state["generator"])
+            if state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
             step, rows = state["step"], state["log"]
             log.warning("resuming from %s at step %d", checkpoint, step)
         else:
@@ -102,7 +93,7 @@ def train(unet, images: np.ndarray, objective, cfg: TrainConfig, checkpoint: str
         with atomic_file(checkpoint) as tmp:
             torch.save({"fingerprint": fingerprint, "step": step, "unet": unet.state_dict(), "optimizer": optimizer.state_dict(),
                         "lr_scheduler": scheduler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
-                        "generator": generator.get_state(), "log": rows, "config": asdict(cfg)}, tmp)
+                        "generator": generator.get_state(), "scaler": scaler.state_dict(), "log": rows, "config": asdict(cfg)}, tmp)
 
     bar = tqdm(total=cfg.steps, initial=step, desc="train", mininterval=2.0)
     while step < cfg.steps:
@@ -112,9 +103,11 @@ def train(unet, images: np.ndarray, objective, cfg: TrainConfig, checkpoint: str
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {step}: {terms}")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)  # clip the true gradients (all three calls are pass-throughs unless fp16)
         grad_norm = torch.nn.utils.clip_grad_norm_(unet.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         scheduler.step()
         if ema is not None:
             ema.step(unet.parameters())

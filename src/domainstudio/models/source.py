@@ -72,7 +72,7 @@ def load_source(name: str | Path) -> tuple[UNet2DModel, DDPMScheduler]:
                 scheduler = DDPMScheduler.from_pretrained(path)
         except (OSError, ValueError) as err:
             raise SourceModelError(f"cannot load the diffusers model in {path}: {err}") from err
-        return unet, scheduler
+        return _usable(unet, scheduler, str(path))
     if str(name).startswith((".", "/")) or str(name).count("/") != 1:
         raise SourceModelError(f"source model {name!r}: no such local folder, and it is not a hub id of the form 'owner/name'")
     try:
@@ -80,9 +80,29 @@ def load_source(name: str | Path) -> tuple[UNet2DModel, DDPMScheduler]:
     except Exception as err:  # hub errors come in many types (offline, 404, gated); all mean the same here
         raise SourceModelError(
             f"cannot load source model {name!r} from the Hugging Face hub or its local cache ({type(err).__name__}). "
-            f"On a machine with network run `huggingface-cli download {name} --local-dir models/{Path(str(name)).name}` "
+            f"On a machine with network run `hf download {name} --local-dir models/{Path(str(name)).name}` "
             f"and set source.pretrained to that folder.") from err
-    return pipe.unet, pipe.scheduler
+    if not isinstance(pipe.unet, UNet2DModel) or not isinstance(pipe.scheduler, DDPMScheduler):
+        raise SourceModelError(f"{name}: expected a DDPMPipeline of a UNet2DModel and a DDPMScheduler, got "
+                               f"{type(pipe.unet).__name__} and {type(pipe.scheduler).__name__}")
+    return _usable(pipe.unet, pipe.scheduler, str(name))
+
+
+def _usable(unet: UNet2DModel, scheduler: DDPMScheduler, name: str) -> tuple[UNet2DModel, DDPMScheduler]:
+    """Refuse what the trainer and sampler cannot use: they predict the noise of RGB images with a fixed variance."""
+    if unet.config.out_channels != unet.config.in_channels:
+        raise SourceModelError(f"{name}: the UNet has {unet.config.in_channels} input but {unet.config.out_channels} output "
+                               f"channels (a learned-variance model?); only noise-predicting UNets are supported")
+    prediction = scheduler.config.get("prediction_type", "epsilon")
+    if prediction != "epsilon":
+        raise SourceModelError(f"{name}: the scheduler's prediction_type is {prediction!r}; only 'epsilon' is supported")
+    return unet, scheduler
+
+
+def image_size(unet: UNet2DModel) -> tuple[int, int]:
+    """(height, width) of the UNet's images: diffusers configs hold an int or a pair."""
+    size = unet.config.sample_size
+    return (size, size) if isinstance(size, int) else tuple(size)
 
 
 def count_parameters(module: torch.nn.Module) -> int:

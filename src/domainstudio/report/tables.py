@@ -50,7 +50,7 @@ def run_records(run_dirs: list[str | Path]) -> pd.DataFrame:
             row.update(family=il.get("family"), backbone=il.get("backbone"), n_samples=il.get("n_samples"),
                        **{k: il.get(k) for k in ("intra_lpips", "std", "n_clusters_scored", "n_clusters", "near_copy_fraction")})
         if fd:
-            row.update(family=row.get("family") or fd.get("family"), fid_backbone=fd.get("fid_backbone"),
+            row.update(family=row.get("family") or fd.get("family"), fid_backbone=fd.get("fid_backbone"), fid_n_samples=fd.get("n_samples"),
                        **{k: fd.get(k) for k in ("fid", "kid", "n_reference")})
             row.setdefault("n_samples", fd.get("n_samples"))
         if dv:
@@ -70,8 +70,9 @@ def aggregate(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
         row["n_seeds"] = len(measured)
         missing = sorted(g.loc[g["status"] == "missing", "seed"])
         row["status"] = "measured" if not missing else ("missing" if measured.empty else f"missing seeds {missing}")
-        row["backbone"] = _one(measured, "fid_backbone" if "fid" in metrics[0] else "backbone")
-        row["n_samples"] = _one(measured, "n_samples")
+        fid_table = metrics[0] == "fid"
+        row["backbone"] = _one(measured, "fid_backbone" if fid_table else "backbone")
+        row["n_samples"] = _one(measured, "fid_n_samples" if fid_table else "n_samples")
         for m in metrics:
             if m == "fid_backbone":
                 row[m] = _one(measured, m)

@@ -1,0 +1,48 @@
+"""Device and precision choices of training and sampling (``device``, ``precision`` in params.yaml).
+
+``device: auto`` runs on CUDA when torch sees a GPU, else on the CPU. ``precision`` is ``fp32``, ``bf16`` (autocast;
+fast on CPUs with AMX/AVX-512-BF16 and on Ampere or newer GPUs) or ``fp16`` (autocast plus a ``GradScaler`` for
+training, CUDA only). Every refusal happens in :func:`check_precision`, before any compute starts.
+"""
+from __future__ import annotations
+
+import torch
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+class DeviceError(ValueError):
+    """A device or precision this machine cannot run; the message names the parameter."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU; an explicit ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise DeviceError(f"device: {name!r} is not a torch device (auto, cpu, cuda, cuda:1, ...)") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"device: {name!r} asked for, but torch sees no CUDA GPU here (use device: auto or cpu)")
+    return device
+
+
+def check_precision(device: torch.device, precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise DeviceError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "fp16" and device.type != "cuda":
+        raise DeviceError(f"precision: fp16 needs a CUDA GPU (it runs on {device}); use bf16 or fp32 there")
+
+
+def autocast(device: torch.device, precision: str):
+    """The autocast context of ``precision`` (a no-op for fp32)."""
+    check_precision(device, precision)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
+    """Loss scaling against fp16 gradient underflow; disabled (every call a pass-through) for fp32 and bf16."""
+    check_precision(device, precision)
+    return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
