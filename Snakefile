@@ -11,6 +11,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/source.smk"
 include: "workflow/rules/adapt.smk"
 include: "workflow/rules/sample.smk"
+include: "workflow/rules/gan.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 

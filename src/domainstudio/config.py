@@ -19,6 +19,11 @@ METHOD_FAMILIES = {
     "ds-img": "ddpm",
     "ds-img-hf": "ddpm",
     "domainstudio": "ddpm",
+    # GAN baselines (src/domainstudio/gan/methods.py): TGAN, FreezeD, EWC, CDC
+    "tgan": "gan",
+    "freezed": "gan",
+    "ewc": "gan",
+    "cdc": "gan",
 }
 PAIRWISE_METHODS = ("ds-img", "ds-img-hf", "domainstudio")
 
@@ -68,3 +73,13 @@ def check_config(config: dict, root: str | Path = ".") -> None:
                           "compare samples of a batch and need a batch size of at least 2")
     if config["evaluate"]["cluster_cap"] < 2:
         raise ConfigError("evaluate.cluster_cap: must be at least 2")
+    gan_methods = [m for m in config["methods"] if METHOD_FAMILIES.get(m) == "gan"]
+    if gan_methods:
+        if "gan" not in config:
+            raise ConfigError(f"gan: methods {gan_methods} are GAN baselines and need the gan: section of params.yaml")
+        res = config["resolution"]
+        if res < 8 or res & (res - 1):
+            raise ConfigError(f"resolution: the GAN baselines {gan_methods} need a power of two of at least 8, not {res}")
+        patch = config["gan"].get("network", {}).get("patch_resolution", 8)
+        if "cdc" in gan_methods and not 4 <= patch < res:
+            raise ConfigError(f"gan.network.patch_resolution: CDC's patch discriminator needs a feature map between 4 and {res // 2} px, not {patch}")

@@ -46,6 +46,8 @@ def final_outputs():
     figures = [f"samples/{WORLD}/source/seed0"]  # holds grid.png
     if config["data"]["kind"] == "embedded":
         figures.append(f"results/figures/{WORLD}_domains.png")
+    if GAN_ENABLED:
+        figures.append(f"samples/{WORLD}/source_gan/seed0")  # the source GAN's grid.png
     return ["results/table1.csv", *figures]
 
 
@@ -70,3 +72,22 @@ def source_sample_config_json(wildcards):
 def method_family(wildcards):
     """The method's family (ddpm or gan), recorded in every metric file and table row."""
     return METHOD_FAMILIES[wildcards.method]
+
+
+# -- GAN baselines (workflow/rules/gan.smk) ------------------------------------------------------------------
+# The diffusion and GAN rules write the same output patterns; each rule constrains {method} to its family.
+DIFFUSION_METHODS_RE = "|".join(sorted((m for m, f in METHOD_FAMILIES.items() if f != "gan"), key=len, reverse=True))
+GAN_METHODS_RE = "|".join(sorted((m for m, f in METHOD_FAMILIES.items() if f == "gan"), key=len, reverse=True))
+GAN_ENABLED = any(METHOD_FAMILIES.get(m) == "gan" for m in config["methods"])
+
+
+def gan_pretrain_config_json():
+    return json.dumps({k: config["gan"][k] for k in ("network", "pretrain")})
+
+
+def gan_adapt_config_json(wildcards):
+    return json.dumps({"adapt": {**config["gan"]["adapt"], "seed": int(wildcards.seed)}, "methods": config["gan"]["methods"]})
+
+
+def gan_sample_batch_size():
+    return config["gan"].get("sample", {}).get("batch_size", 500)
