@@ -86,7 +86,9 @@ def gan_pretrain_config_json():
 
 
 def gan_adapt_config_json(wildcards):
-    return json.dumps({"adapt": {**config["gan"]["adapt"], "seed": int(wildcards.seed)}, "methods": config["gan"]["methods"]})
+    """The shared adaptation settings and only this method's block, so changing one method reruns only its jobs."""
+    methods = {k: v for k, v in config["gan"]["methods"].items() if k == wildcards.method}
+    return json.dumps({"adapt": {**config["gan"]["adapt"], "seed": int(wildcards.seed)}, "methods": methods})
 
 
 def gan_sample_batch_size():

@@ -26,19 +26,19 @@ GAN_METHODS = ("tgan", "freezed", "ewc", "cdc")
 
 @dataclass
 class FreezeDConfig:
-    layers: int = 2  # discriminator layers frozen from the input side (from_rgb counts as one)
+    layers: int = 3  # discriminator layers frozen from the input side (from_rgb counts as one)
 
 
 @dataclass
 class EwcConfig:
-    weight: float = 5e4      # lambda of Li et al. eq. 4 (scale depends on the Fisher's magnitude; README)
+    weight: float = 20.0     # lambda of Li et al. eq. 4; its scale depends on the Fisher (README: how it was set)
     fisher_batches: int = 16
     fisher_batch_size: int = 32
 
 
 @dataclass
 class CdcConfig:
-    weight: float = 1.0      # lambda of L_dist (Ojha et al. eq. 3)
+    weight: float = 20.0     # lambda of L_dist (Ojha et al. eq. 3); README: why 20
     feature_batch: int = 4   # z's per step compared by L_dist (the official code's feat_const_batch)
     anchor_every: int = 4    # every N-th step draws z from the anchor regions and uses the image-level D
     anchor_std: float = 0.05 # anchor region: a Gaussian of this std around each of K fixed anchor z's
