@@ -186,3 +186,17 @@ def test_cli_pretrain_adapt_sample(tmp_path):
     with pytest.raises(SystemExit, match="shots|images"):
         main(["adapt-gan", "--source", str(tmp_path / "src"), "--images", str(tmp_path / "target"), "--shots", "9",
               "--method", "tgan", "--config-json", json.dumps(adapt_cfg), "--out", str(tmp_path / "x")])
+
+
+def test_workflow_routes_each_family_to_its_own_rules():
+    """The diffusion and GAN rules share output patterns; the method wildcard constraint picks the rule."""
+    from tests.conftest import ROOT, run
+
+    def jobs(target):
+        out = run(["snakemake", "-n", "-F", target, "--quiet", "rules"], cwd=ROOT).stdout
+        return {line.split()[0] for line in out.splitlines() if line.strip() and line.split()[-1].isdigit()}
+
+    gan_rules, ddpm_rules = {"pretrain_source_gan", "adapt_gan", "sample_gan"}, {"pretrain_source", "adapt", "sample"}
+    gan, ddpm = jobs("samples/faces/babies/10shot/cdc/seed0"), jobs("samples/faces/babies/10shot/ddpm-ft/seed0")
+    assert gan_rules <= gan and not ddpm_rules & gan
+    assert ddpm_rules <= ddpm and not gan_rules & ddpm
