@@ -104,8 +104,8 @@ def test_workflow_refuses_bad_config_before_any_job(tmp_path):
 def test_dry_run_and_lint(tmp_path):
     project = copy_project(tmp_path / "p")
     dry = run(["snakemake", "--cores", "1", "-n", "all"], cwd=project)
-    for rule in ("render_source", "render_target", "pretrain_source", "adapt", "sample", "train_backbone", "intra_lpips", "fid",
-                 "diversity", "reference_stats", "table", "figures", "report"):
+    for rule in ("render_source", "render_target", "pretrain_source", "adapt", "sample", "train_backbone", "evaluate",
+                 "reference_stats", "table", "figures", "report", "adapt_gan", "sample_gan"):
         assert rule in dry.stdout
     lint = run(["snakemake", "--lint"], cwd=project, check=False)
     text = lint.stdout + lint.stderr

@@ -77,12 +77,12 @@ def test_paper_overlays_plan_with_standin_folders(tmp_path):
         image_folders(project, world, PAPER_DOMAINS[world], reference=1)
         out = run(["snakemake", "-n", "--cores", "1", "--configfile", *files], cwd=project).stdout
         counts = dict(line.split()[:2] for line in out.splitlines() if line.split()[:1] and line.split()[0] in
-                      ("import_source", "adapt", "sample", "sample_source", "intra_lpips", "fid", "table", "render_source",
-                       "pretrain_source", "train_backbone", "diversity"))
+                      ("import_source", "adapt", "sample", "sample_source", "evaluate", "table", "render_source",
+                       "pretrain_source", "train_backbone"))
         ablation_extra = 2 * (2 if world == "ffhq" else 1)  # ds-img, ds-img-hf on report.ablation.domains
         runs = str(2 * len(PAPER_DOMAINS[world]) + ablation_extra)
-        assert counts == {"import_source": "1", "adapt": runs, "sample": runs, "sample_source": "1", "intra_lpips": runs,
-                          "fid": runs, "table": "4"}, out
+        assert counts == {"import_source": "1", "adapt": runs, "sample": runs, "sample_source": "1", "evaluate": runs,
+                          "table": "4"}, out
     # A target folder that is not there stops the plan with the folder named.
     missing = run(["snakemake", "-n", "--cores", "1", "--configfile", "config/paper.yaml", "--config", "domains=[babies,cats]"],
                   cwd=project, check=False)

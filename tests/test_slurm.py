@@ -33,6 +33,7 @@ CI_OVERLAY = {
     "source": {"train": {"steps": 4, "batch_size": 8, "checkpoint_every": 2, "warmup_steps": 2}},
     "adapt": {"train": {"steps": 4, "batch_size": 5, "checkpoint_every": 2}},
     "sample": {"n_samples": 12, "ddim_steps": 3, "batch_size": 12},
+    "report": {"shots": {"shots": [5]}},
 }
 SLURM_PROFILES = ["--profile", "workflow/profiles/slurm", "--profile", "workflow/profiles/slurm-test"]
 LIMIT_S = 600  # Snakemake waits for running jobs on SIGTERM: every run is bounded and then SIGKILLed
@@ -99,7 +100,8 @@ def test_smoke_workflow_through_slurm_equals_local_run(cluster, tmp_path):
     out = ok(through_slurm)
 
     jobs = _slurm_job_ids(out)
-    assert set(jobs) == {"render_source", "render_target", "pretrain_source", "adapt", "sample", "intra_lpips"}, out[-3000:]
+    assert set(jobs) == {"render_source", "render_target", "pretrain_source", "adapt", "sample", "train_backbone",
+                         "reference_stats", "evaluate"}, out[-3000:]
     for rule, job in jobs.items():  # finished jobs stay known to slurmctld for MinJobAge (300 s)
         info = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True, check=True).stdout
         assert "JobState=COMPLETED" in info and "Partition=debug" in info, info

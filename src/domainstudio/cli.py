@@ -285,6 +285,20 @@ def cmd_diversity(a):
     _write_record(a.out, record)
 
 
+def cmd_evaluate(a):
+    """One run's three metric files in one process (the workflow's evaluate rule): Intra-LPIPS with the near-copy
+    fraction, FID/KID, and factor diversity when --diversity is given."""
+    common = dict(samples=a.samples, resolution=a.resolution, threads=a.threads, meta=a.meta, embedded_backbone=a.embedded_backbone)
+    cmd_intra_lpips(argparse.Namespace(**common, train=a.train, shots=a.shots, backbone=a.backbone, resize=a.resize,
+                                       max_samples=a.max_samples, cluster_cap=a.cluster_cap, seed=a.seed, reference=a.reference,
+                                       near_copy_quantile=a.near_copy_quantile, near_copy_reference=a.near_copy_reference,
+                                       out=a.intra_lpips_out))
+    cmd_fid(argparse.Namespace(**common, reference_stats=a.reference_stats, backbone=a.fid_backbone, seed=a.seed, out=a.fid_out))
+    if a.diversity:
+        domain = dict(kv.split("=", 1) for kv in a.meta).get("domain")
+        cmd_diversity(argparse.Namespace(**common, reference=a.reference, domain=domain, out=a.diversity))
+
+
 def cmd_table(a):
     from domainstudio.report.tables import build_table, run_records
 
@@ -320,6 +334,104 @@ def cmd_report(a):
 
     write_report(json.loads(a.config_json), a.results, a.benchmarks, a.out)
     write_metrics_json(summary_metrics(run_records(a.runs)), a.metrics_json)
+
+
+# -- GAN baselines (TGAN, FreezeD, EWC, CDC; src/domainstudio/gan/) ---------------------------------------------
+
+def cmd_pretrain_gan(a):
+    import torch
+
+    from domainstudio.atomic import atomic_dir
+    from domainstudio.data.images import image_grid, load_image_folder
+    from domainstudio.gan.artifact import build_gan, sample_gan, save_gan
+    from domainstudio.gan.methods import Adaptation
+    from domainstudio.gan.networks import GanNetworkConfig, count_parameters, resolutions
+    from domainstudio.gan.train import GanTrainConfig, train_gan
+
+    cfg = _config_blocks(a.config_json, {"network", "pretrain"}, "gan config")
+    net_cfg = _dataclass_from(GanNetworkConfig, cfg.get("network"), "gan.network")
+    train_cfg = _dataclass_from(GanTrainConfig, cfg.get("pretrain"), "gan.pretrain")
+    try:
+        resolutions(a.resolution)
+        generator, discriminator = build_gan(net_cfg, a.resolution, train_cfg.seed)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+    images = load_image_folder(a.images, a.resolution)  # validates every file before training
+    _set_threads(a.threads)
+    log.info("pre-training a GAN (G %d, D %d parameters) on %d images from %s", count_parameters(generator),
+             count_parameters(discriminator), len(images), a.images)
+    rng = torch.Generator().manual_seed(train_cfg.seed)
+    with atomic_dir(a.out) as tmp:
+        final, _ = train_gan(generator, discriminator, images, train_cfg, Adaptation(generator, discriminator), rng,
+                             log_csv=tmp / "train_log.csv")
+        save_gan(tmp, final, discriminator)
+        image_grid(sample_gan(final, 64, seed=0), columns=8, scale=2).save(tmp / "preview.png")
+        (tmp / "gan.json").write_text(json.dumps({"network": dataclasses.asdict(net_cfg), "pretrain": dataclasses.asdict(train_cfg),
+                                                  "images": str(a.images), "resolution": a.resolution}, indent=2))
+
+
+def cmd_import_gan(a):
+    import shutil
+
+    from domainstudio.atomic import atomic_dir
+    from domainstudio.gan.artifact import FILE, GanArtifactError, load_gan
+
+    try:
+        generator, _ = load_gan(a.pretrained)
+    except (GanArtifactError, RuntimeError, KeyError) as err:
+        raise SystemExit(f"error: gan.pretrained: {err}") from None
+    if generator.resolution != a.resolution:
+        raise SystemExit(f"error: gan.pretrained {a.pretrained} generates {generator.resolution} px images but resolution is {a.resolution}")
+    with atomic_dir(a.out) as tmp:
+        shutil.copy2(Path(a.pretrained) / FILE, tmp / FILE)
+
+
+def cmd_adapt_gan(a):
+    import torch
+
+    from domainstudio.atomic import atomic_dir
+    from domainstudio.data.images import load_image_folder
+    from domainstudio.gan.artifact import GanArtifactError, load_gan, save_gan
+    from domainstudio.gan.methods import GanMethodsConfig, build_adaptation
+    from domainstudio.gan.train import GanTrainConfig, train_gan
+
+    cfg = _config_blocks(a.config_json, {"adapt", "methods"}, "gan adapt config")
+    train_cfg = _dataclass_from(GanTrainConfig, cfg.get("adapt"), "gan.adapt")
+    _set_threads(a.threads)
+    try:
+        methods_cfg = GanMethodsConfig.from_dict(cfg.get("methods"))
+        generator, discriminator = load_gan(a.source)
+        images = load_image_folder(a.images, generator.resolution, count=a.shots)  # validates before training
+        torch.manual_seed(train_cfg.seed)
+        rng = torch.Generator().manual_seed(train_cfg.seed)
+        rule = build_adaptation(a.method, generator, discriminator, methods_cfg, a.shots, rng)
+    except (GanArtifactError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from None
+    record = {"method": a.method, "family": "gan", "shots": a.shots, "adapt": dataclasses.asdict(train_cfg),
+              "method_config": dataclasses.asdict(getattr(methods_cfg, a.method)) if hasattr(methods_cfg, a.method) else {},
+              "source": str(a.source), "images": str(a.images)}
+    with atomic_dir(a.out) as tmp:
+        final, _ = train_gan(generator, discriminator, images, train_cfg, rule, rng, log_csv=tmp / "train_log.csv")
+        save_gan(tmp, final, discriminator)
+        (tmp / "adaptation.json").write_text(json.dumps(record, indent=2))
+
+
+def cmd_sample_gan(a):
+    from domainstudio.atomic import atomic_dir
+    from domainstudio.data.images import image_grid, save_images
+    from domainstudio.gan.artifact import GanArtifactError, load_gan, sample_gan
+
+    _set_threads(a.threads)
+    try:
+        generator, _ = load_gan(a.model)
+    except GanArtifactError as err:
+        raise SystemExit(f"error: {err}") from None
+    images = sample_gan(generator, a.n_samples, a.seed, a.batch_size)
+    with atomic_dir(a.out) as tmp:
+        save_images(images, tmp / "images")
+        image_grid(images[:64], columns=8, scale=2).save(tmp / "grid.png")
+        (tmp / "sampling.json").write_text(json.dumps({"n_samples": a.n_samples, "seed": a.seed, "batch_size": a.batch_size,
+                                                       "model": str(a.model), "family": "gan"}, indent=2))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -400,6 +512,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resolution", type=int, required=True); s.add_argument("--embedded-backbone", required=True)
     s.add_argument("--meta", nargs="*", default=[]); s.add_argument("--out", required=True); s.add_argument("--threads", type=int)
 
+    s = verb("evaluate", cmd_evaluate, "All metrics of one run: intra-lpips, fid and (embedded worlds) diversity in one process")
+    s.add_argument("--samples", required=True); s.add_argument("--train", required=True); s.add_argument("--shots", type=int, required=True)
+    s.add_argument("--reference", required=True); s.add_argument("--reference-stats", required=True)
+    s.add_argument("--resolution", type=int, required=True); s.add_argument("--backbone", default="embedded")
+    s.add_argument("--fid-backbone", default="embedded"); s.add_argument("--embedded-backbone"); s.add_argument("--resize", type=int)
+    s.add_argument("--max-samples", type=int); s.add_argument("--cluster-cap", type=int, default=50); s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--near-copy-quantile", type=float, default=0.05); s.add_argument("--near-copy-reference", type=int, default=500)
+    s.add_argument("--intra-lpips-out", required=True); s.add_argument("--fid-out", required=True)
+    s.add_argument("--diversity", help="also write the factor-diversity record here (embedded worlds)")
+    s.add_argument("--meta", nargs="*", default=[], help="key=value pairs (world, domain, shots, method, family, seed)")
+    s.add_argument("--threads", type=int)
+
     s = verb("table", cmd_table, "One of the paper's tables (CSV + Markdown twin) from per-run metric folders")
     s.add_argument("--table", required=True, choices=["table1", "table2", "table3_ablation", "table4_shots"])
     s.add_argument("--reported", choices=["intra_lpips", "fid"], help="append the literature's rows of this metric")
@@ -422,6 +546,23 @@ def build_parser() -> argparse.ArgumentParser:
     from domainstudio.t2i.commands import add_t2i_verbs
 
     add_t2i_verbs(verb)
+
+    s = verb("pretrain-gan", cmd_pretrain_gan, "Pre-train the source GAN of the GAN baselines on the source images")
+    s.add_argument("--images", required=True); s.add_argument("--out", required=True); s.add_argument("--resolution", type=int, required=True)
+    s.add_argument("--config-json", required=True, help='{"network": {...}, "pretrain": {...}} from params.yaml gan:')
+    s.add_argument("--threads", type=int)
+
+    s = verb("import-gan", cmd_import_gan, "Use a local GAN folder (gan.pt, as pretrain-gan writes) as the source GAN")
+    s.add_argument("--pretrained", required=True); s.add_argument("--out", required=True); s.add_argument("--resolution", type=int, required=True)
+
+    s = verb("adapt-gan", cmd_adapt_gan, "Adapt the source GAN to K target images with tgan, freezed, ewc or cdc")
+    s.add_argument("--source", required=True); s.add_argument("--images", required=True); s.add_argument("--shots", type=int, required=True)
+    s.add_argument("--method", required=True); s.add_argument("--config-json", required=True, help='{"adapt": {...}, "methods": {...}} from params.yaml gan:')
+    s.add_argument("--out", required=True); s.add_argument("--threads", type=int)
+
+    s = verb("sample-gan", cmd_sample_gan, "Samples of a GAN, as PNGs plus grid.png (the diffusion sample folder layout)")
+    s.add_argument("--model", required=True); s.add_argument("--out", required=True); s.add_argument("--n-samples", type=int, required=True)
+    s.add_argument("--seed", type=int, default=0); s.add_argument("--batch-size", type=int, default=500); s.add_argument("--threads", type=int)
     return p
 
 

@@ -19,6 +19,11 @@ METHOD_FAMILIES = {
     "ds-img": "ddpm",
     "ds-img-hf": "ddpm",
     "domainstudio": "ddpm",
+    # GAN baselines (src/domainstudio/gan/methods.py): TGAN, FreezeD, EWC, CDC
+    "tgan": "gan",
+    "freezed": "gan",
+    "ewc": "gan",
+    "cdc": "gan",
 }
 PAIRWISE_METHODS = ("ds-img", "ds-img-hf", "domainstudio")
 
@@ -97,3 +102,13 @@ def _check_report(config: dict) -> None:
                 raise ConfigError(f"report.shots.shots: {shots} not among data.shot_sets {config['data']['shot_sets']}")
     if any(m in PAIRWISE_METHODS for b in report.values() for m in b.get("methods", [])) and config["adapt"]["train"].get("batch_size", 2) < 2:
         raise ConfigError("adapt.train.batch_size: report methods with relative-distance terms need a batch size of at least 2")
+    gan_methods = [m for m in config["methods"] if METHOD_FAMILIES.get(m) == "gan"]
+    if gan_methods:
+        if "gan" not in config:
+            raise ConfigError(f"gan: methods {gan_methods} are GAN baselines and need the gan: section of params.yaml")
+        res = config["resolution"]
+        if res < 8 or res & (res - 1):
+            raise ConfigError(f"resolution: the GAN baselines {gan_methods} need a power of two of at least 8, not {res}")
+        patch = config["gan"].get("network", {}).get("patch_resolution", 8)
+        if "cdc" in gan_methods and not 4 <= patch < res:
+            raise ConfigError(f"gan.network.patch_resolution: CDC's patch discriminator needs a feature map between 4 and {res // 2} px, not {patch}")

@@ -11,6 +11,8 @@ rule adapt:
         cfg=adapt_config_json,
         resolution=RESOLUTION,
         checkpoint="checkpoints/{world}/{domain}/{shots}shot/{method}/seed{seed}.pt",
+    wildcard_constraints:
+        method=DIFFUSION_METHODS_RE,
     threads: 4
     resources:
         mem_mb=4000,

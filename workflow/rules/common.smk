@@ -50,12 +50,7 @@ def metric_files(name, selection=None):
 
 
 REPORT = config.get("report", {})
-TABLE_METRICS = {
-    "table1": ["intra_lpips", "diversity"],
-    "table2": ["fid", "diversity"],
-    "table3_ablation": ["intra_lpips", "fid", "diversity"],
-    "table4_shots": ["intra_lpips", "fid", "diversity"],
-}
+TABLES = ["table1", "table2", "table3_ablation", "table4_shots"]
 TABLE_REPORTED = {"table1": "--reported intra_lpips", "table2": "--reported fid"}
 
 
@@ -70,7 +65,7 @@ def table_runs(table):
 
 
 def table_inputs(wildcards):
-    names = [n for n in TABLE_METRICS[wildcards.table] if n != "diversity" or EMBEDDED]
+    names = ["intra_lpips", "fid"] + ["diversity"] * EMBEDDED  # one evaluate job writes all of a run's files
     return [f for n in names for f in metric_files(n, table_runs(wildcards.table))]
 
 
@@ -82,6 +77,8 @@ def final_outputs():
     figures = [f"samples/{WORLD}/source/seed0"]  # holds grid.png
     if EMBEDDED:
         figures.append(f"results/figures/{WORLD}_domains.png")
+    if GAN_ENABLED:
+        figures.append(f"samples/{WORLD}/source_gan/seed0")  # the source GAN's grid.png
     return ["results/report.md", *figures, *t2i_outputs()]
 
 
@@ -192,3 +189,24 @@ def t2i_adapt_config_json(wildcards):
     train = {**T2I["train"], "seed": int(wildcards.seed)}
     return json.dumps({"train": train, "weights": T2I["weights"], "options": T2I["options"],
                        "instance_prompt": T2I["instance_prompt"], "class_prompt": T2I["class_prompt"]})
+
+
+# -- GAN baselines (workflow/rules/gan.smk) ------------------------------------------------------------------
+# The diffusion and GAN rules write the same output patterns; each rule constrains {method} to its family.
+DIFFUSION_METHODS_RE = "|".join(sorted((m for m, f in METHOD_FAMILIES.items() if f != "gan"), key=len, reverse=True))
+GAN_METHODS_RE = "|".join(sorted((m for m, f in METHOD_FAMILIES.items() if f == "gan"), key=len, reverse=True))
+GAN_ENABLED = any(METHOD_FAMILIES.get(m) == "gan" for m in config["methods"])
+
+
+def gan_pretrain_config_json():
+    return json.dumps({k: config["gan"][k] for k in ("network", "pretrain")})
+
+
+def gan_adapt_config_json(wildcards):
+    """The shared adaptation settings and only this method's block, so changing one method reruns only its jobs."""
+    methods = {k: v for k, v in config["gan"]["methods"].items() if k == wildcards.method}
+    return json.dumps({"adapt": {**config["gan"]["adapt"], "seed": int(wildcards.seed)}, "methods": methods})
+
+
+def gan_sample_batch_size():
+    return config["gan"].get("sample", {}).get("batch_size", 500)

@@ -24,16 +24,22 @@ rule train_backbone:
         "--resolution {params.resolution} --config-json {params.cfg:q} --threads {threads} --out {output} > {log} 2>&1"
 
 
-rule intra_lpips:
+rule evaluate:
+    """Intra-LPIPS with the near-copy fraction, FID/KID and (embedded worlds) factor diversity of one run's samples."""
     input:
         samples="samples/{world}/{domain}/{shots}shot/{method}/seed{seed}",
         train="data/{world}/{domain}/{shots}shot",
         reference="data/{world}/{domain}/reference",
-        backbone=lpips_backbone_input,
+        stats=f"results/reference_stats/{{world}}/{{domain}}/{FID_BACKBONE}.npz",
+        backbone=lambda w: sorted(set(lpips_backbone_input(w) + fid_backbone_input(w) + ([f"models/{w.world}/metric_backbone"] if EMBEDDED else []))),
     output:
-        "results/metrics/{world}/{domain}/{shots}shot/{method}/seed{seed}/intra_lpips.json",
+        intra_lpips="results/metrics/{world}/{domain}/{shots}shot/{method}/seed{seed}/intra_lpips.json",
+        fid="results/metrics/{world}/{domain}/{shots}shot/{method}/seed{seed}/fid.json",
+        diversity=[("results/metrics/{world}/{domain}/{shots}shot/{method}/seed{seed}/diversity.json")] if EMBEDDED else [],
     params:
-        backbone=lpips_backbone_args,
+        lpips=lpips_backbone_args,
+        fid=f"--fid-backbone {FID_BACKBONE}",
+        diversity=lambda w, output: f"--diversity {output.diversity[0]}" if EMBEDDED else "",
         cap=config["evaluate"]["cluster_cap"],
         quantile=config["evaluate"].get("near_copy_quantile", 0.05),
         seed=config["evaluate"]["seed"],
@@ -41,18 +47,18 @@ rule intra_lpips:
         family=method_family,
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=8000,
         runtime=30,
     log:
-        "logs/intra_lpips/{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+        "logs/evaluate/{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
     benchmark:
-        "logs/benchmarks/intra_lpips/{world}_{domain}_{shots}shot_{method}_seed{seed}.tsv",
+        "logs/benchmarks/evaluate/{world}_{domain}_{shots}shot_{method}_seed{seed}.tsv",
     shell:
-        "domainstudio intra-lpips --samples {input.samples} --train {input.train} --shots {wildcards.shots} "
-        "--reference {input.reference} --near-copy-quantile {params.quantile} "
-        "--resolution {params.resolution} {params.backbone} "
-        "--cluster-cap {params.cap} --seed {params.seed} --threads {threads} --out {output} "
-        "--meta world={wildcards.world} domain={wildcards.domain} shots={wildcards.shots} "
+        "domainstudio evaluate --samples {input.samples} --train {input.train} --shots {wildcards.shots} "
+        "--reference {input.reference} --reference-stats {input.stats} --resolution {params.resolution} "
+        "{params.lpips} {params.fid} --cluster-cap {params.cap} --near-copy-quantile {params.quantile} "
+        "--seed {params.seed} --threads {threads} --intra-lpips-out {output.intra_lpips} --fid-out {output.fid} "
+        "{params.diversity} --meta world={wildcards.world} domain={wildcards.domain} shots={wildcards.shots} "
         "method={wildcards.method} family={params.family} seed={wildcards.seed} > {log} 2>&1"
 
 
@@ -76,56 +82,3 @@ rule reference_stats:
     shell:
         "domainstudio reference-stats --images {input.reference} --resolution {params.resolution} "
         "--backbone {wildcards.fid_backbone} {params.embedded} --threads {threads} --out {output} > {log} 2>&1"
-
-
-rule fid:
-    input:
-        samples="samples/{world}/{domain}/{shots}shot/{method}/seed{seed}",
-        stats=f"results/reference_stats/{{world}}/{{domain}}/{FID_BACKBONE}.npz",
-        backbone=fid_backbone_input,
-    output:
-        "results/metrics/{world}/{domain}/{shots}shot/{method}/seed{seed}/fid.json",
-    params:
-        embedded=lambda w, input: f"--embedded-backbone {input.backbone}" if input.backbone else "",
-        seed=config["evaluate"]["seed"],
-        resolution=RESOLUTION,
-        family=method_family,
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=30,
-    log:
-        "logs/fid/{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
-    benchmark:
-        "logs/benchmarks/fid/{world}_{domain}_{shots}shot_{method}_seed{seed}.tsv",
-    shell:
-        "domainstudio fid --samples {input.samples} --reference-stats {input.stats} --resolution {params.resolution} "
-        f"--backbone {FID_BACKBONE} "
-        "{params.embedded} --seed {params.seed} --threads {threads} --out {output} "
-        "--meta world={wildcards.world} domain={wildcards.domain} shots={wildcards.shots} "
-        "method={wildcards.method} family={params.family} seed={wildcards.seed} > {log} 2>&1"
-
-
-rule diversity:
-    input:
-        samples="samples/{world}/{domain}/{shots}shot/{method}/seed{seed}",
-        reference="data/{world}/{domain}/reference",
-        backbone="models/{world}/metric_backbone",
-    output:
-        "results/metrics/{world}/{domain}/{shots}shot/{method}/seed{seed}/diversity.json",
-    params:
-        resolution=RESOLUTION,
-        family=method_family,
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    log:
-        "logs/diversity/{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
-    benchmark:
-        "logs/benchmarks/diversity/{world}_{domain}_{shots}shot_{method}_seed{seed}.tsv",
-    shell:
-        "domainstudio diversity --samples {input.samples} --reference {input.reference} --domain {wildcards.domain} "
-        "--resolution {params.resolution} --embedded-backbone {input.backbone} --threads {threads} --out {output} "
-        "--meta world={wildcards.world} domain={wildcards.domain} shots={wildcards.shots} "
-        "method={wildcards.method} family={params.family} seed={wildcards.seed} > {log} 2>&1"

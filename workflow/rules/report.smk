@@ -53,14 +53,14 @@ rule figures:
 
 rule report:
     input:
-        tables=expand("results/{table}.csv", table=list(TABLE_METRICS)),
+        tables=expand("results/{table}.csv", table=TABLES),
         figures=report_figures(),
     output:
         report="results/report.md",
         metrics="results/metrics.json",
     params:
         cfg=json.dumps(config),
-        runs=" ".join(sorted({run_dir(r) for t in TABLE_METRICS for r in table_runs(t)})),
+        runs=" ".join(sorted({run_dir(r) for t in TABLES for r in table_runs(t)})),
     log:
         "logs/report/report.log",
     benchmark:

@@ -9,6 +9,8 @@ rule sample:
         directory("samples/{world}/{domain}/{shots}shot/{method}/seed{seed}"),
     params:
         cfg=sample_config_json,
+    wildcard_constraints:
+        method=DIFFUSION_METHODS_RE,
     threads: 4
     resources:
         mem_mb=4000,

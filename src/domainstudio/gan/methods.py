@@ -1,0 +1,166 @@
+"""The few-shot GAN adaptation baselines (DESIGN §2), by name. Each is one :class:`Adaptation`: which latents a
+step draws, whether the discriminator judges whole images or patches, which discriminator weights train, and
+the extra generator loss. Everything else (losses, optimiser, R1, batches) is the shared loop of train.py.
+
+========  ==============================================================  ================================
+method    what it changes                                                 paper
+========  ==============================================================  ================================
+tgan      nothing: fine-tune G and D with the pre-training loss            Wang et al. 2018 (TransferGAN)
+freezed   the first ``layers`` discriminator layers (input side) frozen    Mo et al. 2020 (FreezeD)
+ewc       + lambda * sum_i F_i (theta_i - theta_S,i)^2 on G                Li et al. 2020 (EWC)
+cdc       + lambda * L_dist (cross-domain distance consistency of G's      Ojha et al. 2021 (CDC)
+          block outputs) and the anchor / patch-level discriminator split
+========  ==============================================================  ================================
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, fields
+
+import torch
+
+from domainstudio.gan.losses import cross_domain_consistency_loss, ewc_fisher, ewc_penalty
+
+GAN_METHODS = ("tgan", "freezed", "ewc", "cdc")
+
+
+@dataclass
+class FreezeDConfig:
+    layers: int = 3  # discriminator layers frozen from the input side (from_rgb counts as one)
+
+
+@dataclass
+class EwcConfig:
+    weight: float = 20.0     # lambda of Li et al. eq. 4; its scale depends on the Fisher (README: how it was set)
+    fisher_batches: int = 16
+    fisher_batch_size: int = 32
+
+
+@dataclass
+class CdcConfig:
+    weight: float = 20.0     # lambda of L_dist (Ojha et al. eq. 3); README: why 20
+    feature_batch: int = 4   # z's per step compared by L_dist (the official code's feat_const_batch)
+    anchor_every: int = 4    # every N-th step draws z from the anchor regions and uses the image-level D
+    anchor_std: float = 0.05 # anchor region: a Gaussian of this std around each of K fixed anchor z's
+
+
+@dataclass
+class GanMethodsConfig:
+    freezed: FreezeDConfig = field(default_factory=FreezeDConfig)
+    ewc: EwcConfig = field(default_factory=EwcConfig)
+    cdc: CdcConfig = field(default_factory=CdcConfig)
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "GanMethodsConfig":
+        values = dict(values or {})
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"gan.methods: unknown method(s) {unknown}; known: {sorted(known)}")
+        blocks = {}
+        for name, f in known.items():
+            sub = f.default_factory
+            allowed = {g.name for g in fields(sub)}
+            bad = sorted(set(values.get(name, {})) - allowed)
+            if bad:
+                raise ValueError(f"gan.methods.{name}: unknown key(s) {bad}; allowed: {sorted(allowed)}")
+            blocks[name] = sub(**values.get(name, {}))
+        return cls(**blocks)
+
+
+class Adaptation:
+    """TGAN and the base of the others: fine-tune everything with the pre-training loss (also pre-training's rule)."""
+
+    name = "tgan"
+
+    def __init__(self, generator, discriminator):
+        self.z_dim = generator.cfg.z_dim
+
+    def latents(self, step: int, n: int, rng: torch.Generator) -> tuple[torch.Tensor, bool]:
+        """(z, patch): the latents of this step and whether D judges patches instead of whole images."""
+        return torch.randn(n, self.z_dim, generator=rng), False
+
+    def discriminator_parameters(self, discriminator) -> list[torch.nn.Parameter]:
+        return list(discriminator.parameters())
+
+    def generator_regulariser(self, generator, rng: torch.Generator) -> tuple[torch.Tensor | None, dict]:
+        return None, {}
+
+
+class FreezeD(Adaptation):
+    """FreezeD: the discriminator's lower layers keep their source weights; the rest fine-tunes."""
+
+    name = "freezed"
+
+    def __init__(self, generator, discriminator, cfg: FreezeDConfig):
+        super().__init__(generator, discriminator)
+        n_layers = len(discriminator.layers)
+        if not 0 < cfg.layers < n_layers:
+            raise ValueError(f"gan.methods.freezed.layers: must be between 1 and {n_layers - 1} (the discriminator has "
+                             f"{n_layers} layers), not {cfg.layers}")
+        self.frozen = [p for layer in discriminator.layers[: cfg.layers] for p in layer.parameters()]
+        for p in self.frozen:
+            p.requires_grad_(False)
+
+    def discriminator_parameters(self, discriminator):
+        frozen = {id(p) for p in self.frozen}
+        return [p for p in discriminator.parameters() if id(p) not in frozen]
+
+
+class Ewc(Adaptation):
+    """EWC: the Fisher information of the source generator weights the distance to the source weights."""
+
+    name = "ewc"
+
+    def __init__(self, generator, discriminator, cfg: EwcConfig, rng: torch.Generator):
+        super().__init__(generator, discriminator)
+        self.weight = cfg.weight
+        self.fisher = ewc_fisher(generator, discriminator, cfg.fisher_batches, cfg.fisher_batch_size, rng)
+        self.source = {n: p.detach().clone() for n, p in generator.named_parameters()}
+
+    def generator_regulariser(self, generator, rng):
+        penalty = ewc_penalty(generator, self.source, self.fisher)
+        return self.weight * penalty, {"ewc": penalty.item()}
+
+
+class Cdc(Adaptation):
+    """CDC: distance consistency with a frozen copy of the source generator, plus the anchor split: every
+    ``anchor_every``-th step samples z near one of K fixed anchors and D judges whole images; the other steps
+    sample z anywhere and D judges patches only (Ojha et al. §3.2)."""
+
+    name = "cdc"
+
+    def __init__(self, generator, discriminator, cfg: CdcConfig, anchors: int, rng: torch.Generator):
+        super().__init__(generator, discriminator)
+        if cfg.feature_batch < 2:
+            raise ValueError(f"gan.methods.cdc.feature_batch: distance consistency compares samples, needs at least 2, not {cfg.feature_batch}")
+        self.cfg = cfg
+        self.source = copy.deepcopy(generator).eval().requires_grad_(False)
+        self.anchors = torch.randn(anchors, self.z_dim, generator=rng)
+
+    def latents(self, step, n, rng):
+        if step % self.cfg.anchor_every == 0:
+            idx = torch.randint(0, len(self.anchors), (n,), generator=rng)
+            return self.anchors[idx] + self.cfg.anchor_std * torch.randn(n, self.z_dim, generator=rng), False
+        return torch.randn(n, self.z_dim, generator=rng), True
+
+    def generator_regulariser(self, generator, rng):
+        z = torch.randn(self.cfg.feature_batch, self.z_dim, generator=rng)
+        with torch.no_grad():
+            _, src = self.source(z, return_features=True)
+        _, ada = generator(z, return_features=True)
+        dist = cross_domain_consistency_loss(ada, src)
+        return self.cfg.weight * dist, {"cdc": dist.item()}
+
+
+def build_adaptation(method: str, generator, discriminator, cfg: GanMethodsConfig, shots: int, rng: torch.Generator) -> Adaptation:
+    """The adaptation rule of ``method``; EWC's Fisher and CDC's anchors draw from ``rng`` (seeded)."""
+    if method == "tgan":
+        return Adaptation(generator, discriminator)
+    if method == "freezed":
+        return FreezeD(generator, discriminator, cfg.freezed)
+    if method == "ewc":
+        return Ewc(generator, discriminator, cfg.ewc, rng)
+    if method == "cdc":
+        return Cdc(generator, discriminator, cfg.cdc, shots, rng)
+    raise ValueError(f"unknown GAN method {method!r}; available: {list(GAN_METHODS)}")

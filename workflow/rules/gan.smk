@@ -1,0 +1,91 @@
+# GAN baselines (TGAN, FreezeD, EWC, CDC): a source GAN pre-trained on the same source images, adapted to the same
+# K-shot sets and sampled into the same folders as the diffusion methods, so the metric rules treat all alike.
+# Independent of the diffusion source model. Only active when config["methods"] names a GAN method.
+
+if GAN_ENABLED:
+
+    if config["gan"].get("pretrained"):
+
+        rule import_source_gan:
+            output:
+                directory("models/{world}/source_gan"),
+            params:
+                pretrained=config["gan"]["pretrained"],
+                resolution=RESOLUTION,
+            log:
+                "logs/import_source_gan/{world}.log",
+            shell:
+                "domainstudio import-gan --pretrained {params.pretrained:q} --out {output} "
+                "--resolution {params.resolution} > {log} 2>&1"
+
+    else:
+
+        rule pretrain_source_gan:
+            input:
+                "data/{world}/source",
+            output:
+                directory("models/{world}/source_gan"),
+            params:
+                cfg=gan_pretrain_config_json(),
+                resolution=RESOLUTION,
+            threads: 2
+            resources:
+                mem_mb=4000,
+                runtime=30,
+            log:
+                "logs/pretrain_source_gan/{world}.log",
+            shell:
+                "domainstudio pretrain-gan --images {input} --out {output} --resolution {params.resolution} "
+                "--config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
+
+    rule sample_source_gan:
+        input:
+            "models/{world}/source_gan",
+        output:
+            directory("samples/{world}/source_gan/seed{seed}"),
+        threads: 1
+        log:
+            "logs/sample_source_gan/{world}_seed{seed}.log",
+        shell:
+            "domainstudio sample-gan --model {input} --out {output} --n-samples 64 --seed {wildcards.seed} "
+            "--threads {threads} > {log} 2>&1"
+
+    rule adapt_gan:
+        input:
+            source="models/{world}/source_gan",
+            images="data/{world}/{domain}/{shots}shot",
+        output:
+            directory("models/{world}/{domain}/{shots}shot/{method}/seed{seed}"),
+        wildcard_constraints:
+            method=GAN_METHODS_RE,
+        params:
+            cfg=gan_adapt_config_json,
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=20,
+        log:
+            "logs/adapt_gan/{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+        shell:
+            "domainstudio adapt-gan --source {input.source} --images {input.images} --shots {wildcards.shots} "
+            "--method {wildcards.method} --config-json {params.cfg:q} --out {output} --threads {threads} > {log} 2>&1"
+
+    rule sample_gan:
+        input:
+            "models/{world}/{domain}/{shots}shot/{method}/seed{seed}",
+        output:
+            directory("samples/{world}/{domain}/{shots}shot/{method}/seed{seed}"),
+        wildcard_constraints:
+            method=GAN_METHODS_RE,
+        params:
+            n=config["sample"]["n_samples"],
+            batch=gan_sample_batch_size(),
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        log:
+            "logs/sample_gan/{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+        shell:
+            "domainstudio sample-gan --model {input} --out {output} --n-samples {params.n} --seed {wildcards.seed} "
+            "--batch-size {params.batch} --threads {threads} > {log} 2>&1"
