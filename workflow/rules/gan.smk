@@ -14,6 +14,8 @@ if GAN_ENABLED:
                 resolution=RESOLUTION,
             log:
                 "logs/import_source_gan/{world}.log",
+            benchmark:
+                "logs/benchmarks/import_source_gan/{world}.tsv",
             shell:
                 "domainstudio import-gan --pretrained {params.pretrained:q} --out {output} "
                 "--resolution {params.resolution} > {log} 2>&1"
@@ -34,6 +36,8 @@ if GAN_ENABLED:
                 runtime=30,
             log:
                 "logs/pretrain_source_gan/{world}.log",
+            benchmark:
+                "logs/benchmarks/pretrain_source_gan/{world}.tsv",
             shell:
                 "domainstudio pretrain-gan --images {input} --out {output} --resolution {params.resolution} "
                 "--config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
@@ -46,6 +50,8 @@ if GAN_ENABLED:
         threads: 1
         log:
             "logs/sample_source_gan/{world}_seed{seed}.log",
+        benchmark:
+            "logs/benchmarks/sample_source_gan/{world}_seed{seed}.tsv",
         shell:
             "domainstudio sample-gan --model {input} --out {output} --n-samples 64 --seed {wildcards.seed} "
             "--threads {threads} > {log} 2>&1"
@@ -66,6 +72,8 @@ if GAN_ENABLED:
             runtime=20,
         log:
             "logs/adapt_gan/{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+        benchmark:
+            "logs/benchmarks/adapt_gan/{world}_{domain}_{shots}shot_{method}_seed{seed}.tsv",
         shell:
             "domainstudio adapt-gan --source {input.source} --images {input.images} --shots {wildcards.shots} "
             "--method {wildcards.method} --config-json {params.cfg:q} --out {output} --threads {threads} > {log} 2>&1"
@@ -86,6 +94,8 @@ if GAN_ENABLED:
             runtime=10,
         log:
             "logs/sample_gan/{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+        benchmark:
+            "logs/benchmarks/sample_gan/{world}_{domain}_{shots}shot_{method}_seed{seed}.tsv",
         shell:
             "domainstudio sample-gan --model {input} --out {output} --n-samples {params.n} --seed {wildcards.seed} "
             "--batch-size {params.batch} --threads {threads} > {log} 2>&1"

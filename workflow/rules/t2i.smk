@@ -13,6 +13,8 @@ if T2I.get("enabled", False):
             resolution=T2I["resolution"],
         log:
             "logs/t2i/build_tiny_sd_{world}.log",
+        benchmark:
+            "logs/benchmarks/t2i/build_tiny_sd_{world}.tsv",
         shell:
             "domainstudio build-tiny-sd --out {output} --resolution {params.resolution} > {log} 2>&1"
 
@@ -34,6 +36,8 @@ if T2I.get("enabled", False):
             runtime=60,
         log:
             "logs/t2i/class_images_{world}.log",
+        benchmark:
+            "logs/benchmarks/t2i/class_images_{world}.tsv",
         shell:
             "domainstudio t2i-class-images --pipeline {params.pipeline:q} --prompt {params.prompt:q} --count {params.n_images} "
             "--seed {params.seed} --resolution {params.resolution} --config-json {params.cfg:q} --out {output} "
@@ -56,6 +60,8 @@ if T2I.get("enabled", False):
             runtime=240,
         log:
             "logs/t2i/adapt_{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+        benchmark:
+            "logs/benchmarks/t2i/adapt_{world}_{domain}_{shots}shot_{method}_seed{seed}.tsv",
         shell:
             "domainstudio t2i-adapt --pipeline {params.pipeline:q} --instance-images {input.images} --shots {wildcards.shots} "
             "--class-images {input.classes} --method {wildcards.method} --resolution {params.resolution} "
@@ -75,6 +81,8 @@ if T2I.get("enabled", False):
             runtime=120,
         log:
             "logs/t2i/sample_{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+        benchmark:
+            "logs/benchmarks/t2i/sample_{world}_{domain}_{shots}shot_{method}_seed{seed}.tsv",
         shell:
             "domainstudio t2i-sample --model {input} --resolution {params.resolution} --config-json {params.cfg:q} "
             "--seed {wildcards.seed} --out {output} --threads {threads} > {log} 2>&1"
@@ -98,6 +106,8 @@ if T2I.get("enabled", False):
             runtime=30,
         log:
             "logs/t2i/intra_lpips_{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+        benchmark:
+            "logs/benchmarks/t2i/intra_lpips_{world}_{domain}_{shots}shot_{method}_seed{seed}.tsv",
         shell:
             "domainstudio intra-lpips --samples {input.samples} --train {input.train} --shots {wildcards.shots} "
             "--reference {input.reference} --resolution {params.resolution} {params.backbone} "
@@ -115,6 +125,8 @@ if T2I.get("enabled", False):
             "results/t2i_table.csv",
         log:
             "logs/t2i/table.log",
+        benchmark:
+            "logs/benchmarks/t2i/table.tsv",
         params:
             runs=lambda w, input: " ".join(os.path.dirname(f) for f in input),
         shell:
