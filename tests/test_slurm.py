@@ -129,9 +129,11 @@ def test_failing_job_fails_the_run_and_names_its_log(cluster, tmp_path):
     (project / "data/mine/source/002.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
     overlay = tmp_path / "broken.yaml"
     overlay.write_text(yaml.safe_dump({"world": "mine", "domains": ["cats"], "shots": [1], "methods": ["ddpm-ft"],
-                                       "data": {"kind": "folders"}}))
+                                       "data": {"kind": "folders"}, "t2i": {"enabled": False},
+                                       "evaluate": {"backbone": "alex-random", "fid_backbone": "inception"},
+                                       "report": {"ablation": {"domains": ["cats"]}, "shots": {"domains": ["cats"], "shots": [1]}}}))
 
-    rc, out = Bounded(["snakemake", "results/table1.csv", *SLURM_PROFILES, "--configfile", "config/smoke.yaml", str(overlay)],
+    rc, out = Bounded(["snakemake", "models/mine/source", *SLURM_PROFILES, "--configfile", "config/smoke.yaml", str(overlay)],
                       project).wait()
     assert rc != 0, out[-3000:]
     assert "SLURM-job" in out and "FAILED" in out, out[-3000:]

@@ -63,7 +63,7 @@ def test_smoke_workflow_dvc_round_trip(tmp_path):
     for r in t2i_rows:
         assert r["family"] == "t2i" and 0 < float(r["intra_lpips"]) < 4
         assert int(r["n_samples"]) == len(t2i["sample"]["prompts"]) * t2i["sample"]["n_per_prompt"]
-        run_dir = f"{r['domain']}/{r['shots']}shot/{r['method']}/seed{r['seed']}"
+        run_dir = f"{r['domain']}/{r['shots']}shot/{r['method']}/seed{r['seeds']}"
         assert (project / "models" / "faces" / "t2i" / run_dir / "unet" / "config.json").exists()
         assert (project / "samples" / "faces" / "t2i" / run_dir / "grid.png").exists()
 
