@@ -24,6 +24,17 @@ from domainstudio.devices import autocast, check_precision, grad_scaler, resolve
 log = logging.getLogger(__name__)
 
 
+def write_train_log(rows: list[dict], log_csv) -> None:
+    """train_log.csv of any trainer (diffusion, GAN, text-to-image): one row per logged step, written atomically."""
+    if not rows:
+        return
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with atomic_file(log_csv) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 @dataclass
 class TrainConfig:
     steps: int = 1000
@@ -123,10 +134,6 @@ def train(unet, images: np.ndarray, objective, cfg: TrainConfig, checkpoint: str
     final = copy.deepcopy(unet).eval()
     if ema is not None:
         ema.copy_to(final.parameters())
-    if log_csv is not None and rows:
-        keys = list(dict.fromkeys(k for r in rows for k in r))
-        with atomic_file(log_csv) as tmp, open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(rows)
+    if log_csv is not None:
+        write_train_log(rows, log_csv)
     return final.cpu()

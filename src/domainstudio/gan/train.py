@@ -7,7 +7,6 @@ from ``torch.manual_seed(seed)`` and every draw (z, batches, flips) from one see
 from __future__ import annotations
 
 import copy
-import csv
 import logging
 from dataclasses import dataclass
 
@@ -15,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from domainstudio.atomic import atomic_file
+from domainstudio.adapt.trainer import write_train_log
 from domainstudio.gan.losses import discriminator_loss, generator_loss, r1_penalty
 from domainstudio.gan.methods import Adaptation
 
@@ -100,11 +99,7 @@ def train_gan(generator, discriminator, images: np.ndarray, cfg: GanTrainConfig,
                     pe.lerp_(p, 1 - cfg.ema_decay)
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
             rows.append({"step": step + 1, **terms})
-    if log_csv is not None and rows:
-        keys = list(dict.fromkeys(k for r in rows for k in r))
-        with atomic_file(log_csv) as tmp, open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(rows)
+    if log_csv is not None:
+        write_train_log(rows, log_csv)
     final = ema if ema is not None else copy.deepcopy(generator)
     return final.eval().requires_grad_(False), rows

@@ -8,7 +8,6 @@ LoRA), as in DreamBooth and the official DomainStudio code.
 from __future__ import annotations
 
 import copy
-import csv
 import logging
 import math
 from dataclasses import dataclass
@@ -18,8 +17,7 @@ import torch
 from tqdm import tqdm
 
 from domainstudio.adapt.objectives import DomainStudioWeights
-from domainstudio.adapt.trainer import autocast, resolve_device
-from domainstudio.atomic import atomic_file
+from domainstudio.adapt.trainer import autocast, resolve_device, write_train_log
 from domainstudio.t2i.objective import DreamBoothDomainStudio, T2IBatch, T2IOptions
 from domainstudio.t2i.pipeline import encode_prompt
 
@@ -99,12 +97,8 @@ def train_t2i(pipe, instance_images: np.ndarray, class_images: np.ndarray, insta
         optimizer.step()
         if step % cfg.log_every == 0 or step == cfg.steps:
             rows.append({"step": step, "loss": loss.item(), "grad_norm": float(grad_norm), **terms})
-    if log_csv is not None and rows:
-        keys = list(dict.fromkeys(k for r in rows for k in r))
-        with atomic_file(log_csv) as tmp, open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(rows)
+    if log_csv is not None:
+        write_train_log(rows, log_csv)
     if cfg.gradient_checkpointing:
         unet.disable_gradient_checkpointing()
     return unet.eval().requires_grad_(False).cpu()
