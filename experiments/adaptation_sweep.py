@@ -20,6 +20,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 
@@ -27,8 +28,11 @@ from domainstudio.adapt.methods import build_objective, method_weights
 from domainstudio.adapt.objectives import DomainStudioOptions
 from domainstudio.adapt.trainer import TrainConfig, train
 from domainstudio.data.images import image_grid, load_image_folder
+from domainstudio.metrics.diversity import factor_diversity, near_copy_fraction
+from domainstudio.metrics.embedded_backbone import EmbeddedBackbone
+from domainstudio.metrics.fid import fid
 from domainstudio.metrics.intra_lpips import intra_lpips_from_embeddings
-from domainstudio.metrics.lpips_embedding import LpipsEmbedding, squared_distances
+from domainstudio.metrics.lpips_embedding import squared_distances
 from domainstudio.models.source import load_source
 from domainstudio.sampling import SampleConfig, ddim_sample
 
@@ -57,14 +61,16 @@ def main():
     params = yaml.safe_load(open("params.yaml"))
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     images = load_image_folder(f"data/{a.world}/{a.domain}/{a.shots}shot", params["resolution"], count=a.shots)
-    embedding = LpipsEmbedding(params["evaluate"]["backbone"], resize=params["evaluate"]["resize"])
-    e_train = embedding(images)
+    embedding = EmbeddedBackbone.load(f"models/{a.world}/metric_backbone")
+    reference = load_image_folder(f"data/{a.world}/{a.domain}/reference", params["resolution"])
+    ref_stats = np.load(f"results/reference_stats/{a.world}/{a.domain}/embedded.npz")
+    e_train, e_ref = embedding(images), embedding(reference)
     rows = []
     for tokens in a.setting:
         name, s = parse_setting(tokens)
         method = s.pop("method", "domainstudio")
         weights = method_weights(method, {**params["adapt"]["weights"], **{k: s.pop(k) for k in WEIGHTS if k in s}})
-        options = {**params["adapt"].get("options", {}), **{k: (int(s.pop(k)) if k == "pairwise_max_t" and s[k] is not None else s.pop(k)) for k in OPTIONS if k in s}}
+        options = {**params["adapt"].get("options", {}), **{k: (int(s.pop(k)) if k in ("pairwise_min_t", "pairwise_max_t") and s[k] is not None else s.pop(k)) for k in OPTIONS if k in s}}
         train_cfg = {**params["adapt"]["train"], "seed": a.seed, "checkpoint_every": 0}
         train_cfg.update({k: (int(v) if k in ("steps", "batch_size") else v) for k, v in s.items() if k in TRAIN})
         cfg = TrainConfig(**train_cfg)
@@ -78,10 +84,15 @@ def main():
         e = embedding(samples)
         r = intra_lpips_from_embeddings(e, e_train, params["evaluate"]["cluster_cap"], params["evaluate"]["seed"])
         x = torch.from_numpy(samples[:200]).float().flatten(1) / 255
+        copies = near_copy_fraction(e, e_train, e_ref, params["evaluate"]["near_copy_quantile"])["near_copy_fraction"]
+        div = factor_diversity(embedding, samples, reference, a.domain)
         row = {"setting": name, "domain": a.domain, "method": method, **dataclasses.asdict(weights), **options,
                "steps": cfg.steps, "lr": cfg.lr, "intra_lpips": round(r.intra_lpips, 4), "std": round(r.std, 4),
                "nearest_train_lpips": round(squared_distances(e, e_train).min(1).values.mean().item(), 4),
                "pixel_diversity": round(torch.cdist(x, x).pow(2).mean().item() / x.shape[1], 4),
+               "near_copy": round(copies, 3), "in_domain": round(div["in_domain"], 3),
+               "factor_diversity": None if div["factor_diversity"] is None else round(div["factor_diversity"], 3),
+               "fid": round(fid(embedding.fid_features(samples), ref_stats["mu"], ref_stats["sigma"]), 2),
                "largest_cluster": max(r.cluster_sizes), "train_s": round(t_train, 1)}
         print(json.dumps(row), flush=True)
         rows.append(row)

@@ -54,6 +54,26 @@ def test_relative_distance_directions_differ_and_only_the_adapted_side_gets_grad
     assert ada.grad.abs().sum() > 0 and sou.grad is None
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_terms_are_float32_inside_autocast(dtype):
+    """Under bf16 autocast the KL came out ~100x too large and negative (rounding of the cosine similarities)."""
+    base = torch.randn(1, 3, 16, 16)
+    ada, sou = base + 0.3 * torch.randn(6, 3, 16, 16), base + 0.3 * torch.randn(6, 3, 16, 16)
+    exact = {"img": relative_distance_loss(ada, sou).item(),
+             "hf": relative_distance_loss(haar_highpass(ada), haar_highpass(sou)).item(),
+             "hfmse": hf_reconstruction_loss(ada, sou).item()}
+    assert min(exact.values()) > 0
+    with torch.autocast("cpu", dtype=dtype):
+        low = ada.to(dtype).requires_grad_()
+        got = {"img": relative_distance_loss(low, sou), "hf": relative_distance_loss(haar_highpass(low), haar_highpass(sou)),
+               "hfmse": hf_reconstruction_loss(low, sou)}
+    for name, value in got.items():
+        assert value.dtype == torch.float32
+        assert value.item() == pytest.approx(exact[name], rel=0.05), name  # the input's own rounding only
+    sum(got.values()).backward()
+    assert low.grad.dtype == dtype and torch.isfinite(low.grad).all()
+
+
 def test_relative_distance_needs_two_samples():
     with pytest.raises(ValueError, match="at least 2"):
         relative_distance_loss(torch.randn(1, 4), torch.randn(1, 4))
@@ -115,6 +135,29 @@ def test_pairwise_max_t_excludes_noisy_samples():
     objective = _objective({"l_img": 1.0}, unet, pairwise_max_t=1)  # t >= 1 almost surely: no pairwise term
     _, terms = objective(changed, torch.rand(4, 3, 16, 16) * 2 - 1, torch.Generator().manual_seed(0))
     assert "l_img" not in terms
+
+
+@pytest.mark.parametrize("lo, hi", [(0, 500), (500, None), (200, 800)])
+def test_pairwise_window_uses_exactly_the_samples_with_t_inside(lo, hi):
+    from domainstudio.adapt.objectives import noised_batch
+
+    source = tiny_unet()
+    adapted = copy.deepcopy(source)
+    with torch.no_grad():
+        for p in adapted.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    objective = _objective({"l_img": 1.0}, source, pairwise_min_t=lo, pairwise_max_t=hi)
+    x0 = torch.rand(12, 3, 16, 16) * 2 - 1
+    _, terms = objective(adapted, x0, torch.Generator().manual_seed(0))
+    b = noised_batch(objective.scheduler, x0, torch.Generator().manual_seed(0))  # the same draw of t and eps
+    keep = (b.t >= lo) & (b.t < (hi if hi is not None else 10**9))
+    assert 2 <= int(keep.sum()) < len(keep)
+    abar = objective.scheduler.alphas_cumprod
+    with torch.no_grad():
+        x_t, t = b.x_t[keep], b.t[keep]
+        expected = relative_distance_loss(predicted_x0(x_t, adapted(x_t, t).sample, abar, t),
+                                          predicted_x0(x_t, source(x_t, t).sample, abar, t))
+    assert terms["l_img"] == pytest.approx(expected.item(), rel=1e-3, abs=1e-7)
 
 
 def test_methods_switch_terms_and_batch_one_is_an_error():

@@ -36,32 +36,42 @@ def embedded_domains(world: str) -> tuple[str, ...] | None:
     return None if module is None else tuple(module.TARGET_DOMAINS)
 
 
+def check_kshot_sets(config: dict, domains: list[str], shots: list[int], names: tuple[str, str] = ("domains", "shots"),
+                     root: str | Path = ".") -> None:
+    """Every (domain, K) to adapt on exists: a target domain and a rendered shot set of an embedded world, or a
+    folder data/<world>/<domain>/<K>shot with at least K images. ``names`` are the parameters named in errors."""
+    world, data = config["world"], config["data"]
+    domains_key, shots_key = names
+    if data["kind"] == "embedded":
+        available = embedded_domains(world)
+        if available is None:
+            raise ConfigError(f"world: {world!r} is not an embedded world (available: faces); "
+                              f"set data.kind: folders to use images under data/{world}/")
+        unknown = [d for d in domains if d not in available]
+        if unknown:
+            raise ConfigError(f"{domains_key}: {unknown} are not target domains of the embedded world {world!r} (available: {list(available)})")
+        too_many = [k for k in shots if k not in data["shot_sets"]]
+        if too_many:
+            raise ConfigError(f"{shots_key}: {too_many} not among data.shot_sets {data['shot_sets']}; every K-shot set to adapt on must be rendered")
+        return
+    from domainstudio.data.images import ImageDataError, list_images
+
+    for domain in domains:
+        for k in shots:
+            folder = Path(root) / "data" / world / domain / f"{k}shot"
+            try:
+                n = len(list_images(folder))
+            except ImageDataError as err:
+                raise ConfigError(f"{shots_key}/{domains_key}: {err}") from None
+            if n < k:
+                raise ConfigError(f"{shots_key}: {k}-shot adaptation needs {k} images but {folder} has {n}")
+
+
 def check_config(config: dict, root: str | Path = ".") -> None:
     root = Path(root)
     world, data = config["world"], config["data"]
-    if data["kind"] == "embedded":
-        domains = embedded_domains(world)
-        if domains is None:
-            raise ConfigError(f"world: {world!r} is not an embedded world (available: faces); "
-                              f"set data.kind: folders to use images under data/{world}/")
-        unknown = [d for d in config["domains"] if d not in domains]
-        if unknown:
-            raise ConfigError(f"domains: {unknown} are not target domains of the embedded world {world!r} (available: {list(domains)})")
-        too_many = [k for k in config["shots"] if k not in data["shot_sets"]]
-        if too_many:
-            raise ConfigError(f"shots: {too_many} not among data.shot_sets {data['shot_sets']}; every K-shot set to adapt on must be rendered")
-    else:
-        from domainstudio.data.images import ImageDataError, list_images
-
-        for domain in config["domains"]:
-            for k in config["shots"]:
-                folder = root / "data" / world / domain / f"{k}shot"
-                try:
-                    n = len(list_images(folder))
-                except ImageDataError as err:
-                    raise ConfigError(f"shots/domains: {err}") from None
-                if n < k:
-                    raise ConfigError(f"shots: {k}-shot adaptation needs {k} images but {folder} has {n}")
+    check_kshot_sets(config, config["domains"], config["shots"], root=root)
+    if data["kind"] != "embedded":
         if config["source"]["kind"] == "pretrain" and not (root / "data" / world / "source").is_dir():
             raise ConfigError(f"source.kind: pretrain needs the source images in {root / 'data' / world / 'source'} (not found)")
     source = config["source"]

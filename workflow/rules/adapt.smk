@@ -13,7 +13,7 @@ rule adapt:
         checkpoint="checkpoints/{world}/{domain}/{shots}shot/{method}/seed{seed}.pt",
     wildcard_constraints:
         method=DIFFUSION_METHODS_RE,
-    threads: 4
+    threads: JOB_THREADS
     resources:
         mem_mb=4000,
         runtime=60,

@@ -18,6 +18,13 @@ EMBEDDED = config["data"]["kind"] == "embedded"
 LPIPS_BACKBONE = config["evaluate"]["backbone"]
 FID_BACKBONE = config["evaluate"].get("fid_backbone", "embedded")
 
+# Threads per job. The many small jobs (adaptations, sampling, metrics) take one thread each and run side by side:
+# on this project's 32 px models two 1-thread jobs do twice the work of one, a 2-thread job only 1.3-1.6x
+# (benchmarks/threads.py). The long one-off trainings at the start of the DAG (source model, source GAN, metric
+# backbone) take half the cores so that they run beside each other. Profiles override both (set-threads).
+JOB_THREADS = 1
+TRAINING_THREADS = max(1, int(workflow.cores or 2) // 2)
+
 
 wildcard_constraints:
     world="[A-Za-z0-9_-]+",

@@ -11,7 +11,7 @@ rule train_backbone:
     params:
         cfg=json.dumps(config["evaluate"].get("backbone_train", {})),
         resolution=RESOLUTION,
-    threads: 4
+    threads: TRAINING_THREADS
     resources:
         mem_mb=8000,
         runtime=60,
@@ -45,7 +45,7 @@ rule evaluate:
         seed=config["evaluate"]["seed"],
         resolution=RESOLUTION,
         family=method_family,
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=8000,
         runtime=30,
@@ -71,7 +71,7 @@ rule reference_stats:
     params:
         embedded=lambda w, input: f"--embedded-backbone {input.backbone}" if input.backbone else "",
         resolution=RESOLUTION,
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=8000,
         runtime=30,

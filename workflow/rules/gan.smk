@@ -30,7 +30,7 @@ if GAN_ENABLED:
             params:
                 cfg=gan_pretrain_config_json(),
                 resolution=RESOLUTION,
-            threads: 2
+            threads: TRAINING_THREADS
             resources:
                 mem_mb=4000,
                 runtime=30,
@@ -47,7 +47,7 @@ if GAN_ENABLED:
             "models/{world}/source_gan",
         output:
             directory("samples/{world}/source_gan/seed{seed}"),
-        threads: 1
+        threads: JOB_THREADS
         log:
             "logs/sample_source_gan/{world}_seed{seed}.log",
         benchmark:
@@ -66,7 +66,7 @@ if GAN_ENABLED:
             method=GAN_METHODS_RE,
         params:
             cfg=gan_adapt_config_json,
-        threads: 1
+        threads: JOB_THREADS
         resources:
             mem_mb=2000,
             runtime=20,
@@ -88,7 +88,7 @@ if GAN_ENABLED:
         params:
             n=config["sample"]["n_samples"],
             batch=gan_sample_batch_size(),
-        threads: 1
+        threads: JOB_THREADS
         resources:
             mem_mb=2000,
             runtime=10,

@@ -11,7 +11,7 @@ rule sample:
         cfg=sample_config_json,
     wildcard_constraints:
         method=DIFFUSION_METHODS_RE,
-    threads: 4
+    threads: JOB_THREADS
     resources:
         mem_mb=4000,
         runtime=60,
@@ -31,7 +31,7 @@ rule sample_source:
         directory("samples/{world}/source/seed{seed}"),
     params:
         cfg=source_sample_config_json,
-    threads: 4
+    threads: JOB_THREADS
     resources:
         mem_mb=4000,
         runtime=30,

@@ -12,7 +12,7 @@ if config["source"]["kind"] == "pretrain":
             cfg=source_config_json(),
             resolution=RESOLUTION,
             checkpoint="checkpoints/{world}/source.pt",
-        threads: 4
+        threads: TRAINING_THREADS
         resources:
             mem_mb=8000,
             runtime=120,

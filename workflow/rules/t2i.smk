@@ -30,7 +30,7 @@ if T2I.get("enabled", False):
             seed=T2I["class_images"]["seed"],
             resolution=T2I["resolution"],
             cfg=t2i_class_sample_json(),
-        threads: 1
+        threads: JOB_THREADS
         resources:
             mem_mb=8000,
             runtime=60,
@@ -54,7 +54,7 @@ if T2I.get("enabled", False):
             pipeline=t2i_pipeline,
             resolution=T2I["resolution"],
             cfg=t2i_adapt_config_json,
-        threads: 1
+        threads: JOB_THREADS
         resources:
             mem_mb=16000,
             runtime=240,
@@ -75,7 +75,7 @@ if T2I.get("enabled", False):
         params:
             resolution=T2I["resolution"],
             cfg=t2i_sample_json(),
-        threads: 1
+        threads: JOB_THREADS
         resources:
             mem_mb=8000,
             runtime=120,
@@ -100,7 +100,7 @@ if T2I.get("enabled", False):
             cap=config["evaluate"]["cluster_cap"],
             seed=config["evaluate"]["seed"],
             resolution=T2I["resolution"],
-        threads: 1
+        threads: JOB_THREADS
         resources:
             mem_mb=4000,
             runtime=30,

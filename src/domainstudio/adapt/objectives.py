@@ -62,12 +62,14 @@ class DomainStudioOptions:
     """How the terms are formed; the defaults and the evidence for them are in the README (issue 3).
 
     kl_direction:    "paper" = KL(p_ada || p_sou) as the paper writes it; "official" = KL(p_sou || p_ada).
-    pairwise_max_t:  only samples with t < pairwise_max_t take part in L_img and L_hf (None: all samples);
-                     at large t, x0_hat = (x_t - ...)/sqrt(abar_t) amplifies errors up to ~150x.
+    pairwise_min_t, pairwise_max_t: only samples with pairwise_min_t <= t < pairwise_max_t take part in L_img and
+                     L_hf (max None: no upper bound). At large t, x0_hat = (x_t - ...)/sqrt(abar_t) amplifies
+                     errors up to ~150x; at small t the terms fight the target's fine style (README: evidence).
     hfmse_weighting: "abar" multiplies each sample's L_hfmse by abar_t, for the same reason; "none" does not.
     """
 
     kl_direction: str = "paper"
+    pairwise_min_t: int = 0
     pairwise_max_t: int | None = None
     hfmse_weighting: str = "abar"
 
@@ -108,7 +110,9 @@ class DomainStudio:
         abar = self.scheduler.alphas_cumprod
         x0_ada = L.predicted_x0(b.x_t, eps_ada, abar, b.t)
         if w.pairwise:
-            keep = b.t < o.pairwise_max_t if o.pairwise_max_t is not None else torch.ones_like(b.t, dtype=torch.bool)
+            keep = b.t >= o.pairwise_min_t
+            if o.pairwise_max_t is not None:
+                keep &= b.t < o.pairwise_max_t
             if int(keep.sum()) >= 2:
                 with torch.no_grad():
                     eps_sou = self.source(b.x_t[keep], b.t[keep]).sample

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from domainstudio.config import ConfigError, embedded_domains
+from domainstudio.config import ConfigError, check_kshot_sets
 from domainstudio.t2i import T2I_METHODS
 
 
@@ -14,27 +14,7 @@ def check_t2i_config(config: dict, root: str | Path = ".") -> None:
     unknown = [m for m in t2i["methods"] if m not in T2I_METHODS]
     if unknown:
         raise ConfigError(f"t2i.methods: {unknown} unknown (known: {sorted(T2I_METHODS)})")
-    world, data = config["world"], config["data"]
-    if data["kind"] == "embedded":
-        domains = embedded_domains(world) or ()
-        bad = [d for d in t2i["domains"] if d not in domains]
-        if bad:
-            raise ConfigError(f"t2i.domains: {bad} are not target domains of the embedded world {world!r} (available: {list(domains)})")
-        missing = [k for k in t2i["shots"] if k not in data["shot_sets"]]
-        if missing:
-            raise ConfigError(f"t2i.shots: {missing} not among data.shot_sets {data['shot_sets']}")
-    else:
-        from domainstudio.data.images import ImageDataError, list_images
-
-        for domain in t2i["domains"]:
-            for k in t2i["shots"]:
-                folder = Path(root) / "data" / world / domain / f"{k}shot"
-                try:
-                    n = len(list_images(folder))
-                except ImageDataError as err:
-                    raise ConfigError(f"t2i.domains/t2i.shots: {err}") from None
-                if n < k:
-                    raise ConfigError(f"t2i.shots: {k}-shot adaptation needs {k} images but {folder} has {n}")
+    check_kshot_sets(config, t2i["domains"], t2i["shots"], ("t2i.domains", "t2i.shots"), root)
     weights = t2i.get("weights", {})
     pairwise = weights.get("l_img", 0) > 0 or weights.get("l_hf", 0) > 0
     if pairwise and any(T2I_METHODS[m] for m in t2i["methods"]) and t2i["train"].get("batch_size", 4) < 2:
