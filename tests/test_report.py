@@ -65,3 +65,21 @@ def test_summary_metrics_is_per_method_mean(runs):
     s = summary_metrics(run_records(runs))
     assert s["ddpm-ft"]["intra_lpips"] == pytest.approx(0.05) and s["domainstudio"]["fid"] == pytest.approx(20.0)
     assert "sunglasses" not in json.dumps(s)
+
+
+def test_stage_times_and_wall_span_from_benchmark_files(tmp_path):
+    import os
+
+    from domainstudio.report.document import stage_times, wall_span
+
+    header = "s\th:m:s\tmax_rss\n"
+    jobs = {"adapt/a.tsv": (100.0, 1000.0), "adapt/b.tsv": (50.0, 1030.0), "sample/a.tsv": (20.0, 1200.0)}  # (s, end)
+    for name, (seconds, end) in jobs.items():
+        f = tmp_path / name
+        f.parent.mkdir(exist_ok=True)
+        f.write_text(header + f"{seconds}\t0:00:00\t1\n")
+        os.utime(f, (end, end))
+    times = stage_times(tmp_path)
+    assert times.loc["adapt"].tolist() == [2, 150.0] and times.loc["sample"].tolist() == [1, 20.0]
+    assert wall_span(tmp_path) == (900.0, 1200.0)  # adapt/a started at 1000 - 100; sample ended last
+    assert wall_span(tmp_path / "empty") is None

@@ -28,6 +28,19 @@ def stage_times(benchmark_dir: str | Path) -> pd.DataFrame:
     return df.groupby("rule").agg(jobs=("job", "count"), seconds=("seconds", "sum")).sort_values("seconds", ascending=False)
 
 
+def wall_span(benchmark_dir: str | Path) -> tuple[float, float] | None:
+    """(first job's start, last job's end) in Unix seconds: a benchmark file is written when its job ends, so
+    its modification time is the end and end - s the start. None without benchmark files."""
+    spans = []
+    for f in Path(benchmark_dir).glob("*/*.tsv"):
+        end = f.stat().st_mtime
+        with open(f, newline="") as fh:
+            spans += [(end - float(rec["s"]), end) for rec in csv.DictReader(fh, delimiter="\t")]
+    if not spans:
+        return None
+    return min(s for s, _ in spans), max(e for _, e in spans)
+
+
 def write_report(config: dict, results: str | Path, benchmark_dir: str | Path, out: str | Path) -> None:
     results = Path(results)
     world, ev = config["world"], config["evaluate"]
@@ -59,8 +72,11 @@ def write_report(config: dict, results: str | Path, benchmark_dir: str | Path, o
     if len(times):
         lines += ["## Time per stage", "", "Sum of the wall time of each rule's jobs (Snakemake benchmark files; jobs may overlap).", "",
                   "| rule | jobs | minutes |", "|---|---|---|"]
-        lines += [f"| {rule} | {r.jobs} | {r.seconds / 60:.1f} |" for rule, r in times.iterrows()]
+        lines += [f"| {rule} | {int(r.jobs)} | {r.seconds / 60:.1f} |" for rule, r in times.iterrows()]
         lines += [f"| **total** | {int(times.jobs.sum())} | {times.seconds.sum() / 60:.1f} |", ""]
+        start, end = wall_span(benchmark_dir)
+        lines += [f"Wall time from the first job's start to the last job's end before this report: **{(end - start) / 60:.1f} min** "
+                  f"(from the same files; it includes any pause between separate `snakemake` invocations).", ""]
     with atomic_file(out) as tmp:
         tmp.write_text("\n".join(lines))
 
