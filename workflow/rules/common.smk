@@ -23,7 +23,10 @@ FID_BACKBONE = config["evaluate"].get("fid_backbone", "embedded")
 # (benchmarks/threads.py). The long one-off trainings at the start of the DAG (source model, source GAN, metric
 # backbone) take half the cores so that they run beside each other. Profiles override both (set-threads).
 JOB_THREADS = 1
-TRAINING_THREADS = max(1, int(workflow.cores or 2) // 2)
+try:
+    TRAINING_THREADS = max(1, int(workflow.cores) // 2)
+except WorkflowError:  # cluster executors have no total of cores: their profile's set-threads decides
+    TRAINING_THREADS = 1
 
 
 wildcard_constraints:
