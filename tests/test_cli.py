@@ -85,3 +85,19 @@ def test_source_above_t_hands_the_noisy_steps_to_the_source_model(source, tmp_pa
     assert not all(np.array_equal(x, y) for x, y in zip(adapted, source_only))
     with pytest.raises(SystemExit, match="source-model"):
         main(["sample", "--model", str(source), "--out", str(tmp_path / "x"), "--config-json", json.dumps({"source_above_t": 500})])
+
+
+def test_the_cli_error_handling_does_not_import_diffusers():
+    """main() catches SourceModelError for every verb; importing diffusers for it cost each metric job ~6 s."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import domainstudio.cli; from domainstudio.models import SourceModelError; "
+            "import domainstudio.data.images, domainstudio.devices, domainstudio.metrics.fid, domainstudio.metrics.lpips_embedding; "
+            "from domainstudio.models.source import SourceModelError as S; "
+            "assert S is SourceModelError")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    light = ("import sys, domainstudio.cli, domainstudio.models, domainstudio.data.images, domainstudio.devices, "
+             "domainstudio.metrics.fid, domainstudio.metrics.lpips_embedding; print('diffusers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", light], check=True, capture_output=True, text=True).stdout.strip()
+    assert out == "False"

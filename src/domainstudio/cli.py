@@ -573,7 +573,7 @@ def main(argv=None) -> int:
     from domainstudio.devices import DeviceError
     from domainstudio.metrics.fid import InceptionWeightsMissing
     from domainstudio.metrics.lpips_embedding import LpipsWeightsMissing
-    from domainstudio.models.source import SourceModelError
+    from domainstudio.models import SourceModelError
 
     try:
         args.func(args)

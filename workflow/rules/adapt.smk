@@ -14,6 +14,7 @@ rule adapt:
     wildcard_constraints:
         method=DIFFUSION_METHODS_RE,
     threads: JOB_THREADS
+    priority: 20  # the longest jobs first (workflow/rules/common.smk: threads)
     resources:
         mem_mb=4000,
         runtime=60,

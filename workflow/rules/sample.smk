@@ -12,6 +12,7 @@ rule sample:
     wildcard_constraints:
         method=DIFFUSION_METHODS_RE,
     threads: JOB_THREADS
+    priority: 10
     resources:
         mem_mb=4000,
         runtime=60,

@@ -12,9 +12,7 @@ from pathlib import Path
 import torch
 from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 
-
-class SourceModelError(RuntimeError):
-    """The source model cannot be loaded; the message says what to provide."""
+from domainstudio.models import SourceModelError
 
 
 @dataclass
