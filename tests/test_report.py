@@ -83,3 +83,26 @@ def test_stage_times_and_wall_span_from_benchmark_files(tmp_path):
     assert times.loc["adapt"].tolist() == [2, 150.0] and times.loc["sample"].tolist() == [1, 20.0]
     assert wall_span(tmp_path) == (900.0, 1200.0)  # adapt/a started at 1000 - 100; sample ended last
     assert wall_span(tmp_path / "empty") is None
+
+
+def test_report_states_the_wall_times(tmp_path):
+    import os
+
+    from pathlib import Path
+
+    import yaml
+
+    from domainstudio.report.document import write_report
+
+    bench = tmp_path / "logs"
+    for name, (seconds, end) in {"adapt/a.tsv": (100.0, 1000.0), "report/table1.tsv": (1.0, 1500.0), "sample/b.tsv": (10.0, 1800.0)}.items():
+        f = bench / name
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(f"s\th:m:s\n{seconds}\t0:00:00\n")
+        os.utime(f, (end, end))
+    config = yaml.safe_load(open(Path(__file__).parents[1] / "params.yaml"))
+    (tmp_path / "results").mkdir()
+    write_report(config, tmp_path / "results", bench, tmp_path / "report.md")
+    text = (tmp_path / "report.md").read_text()
+    assert "last job's end before this report: **15.0 min**" in text  # 900 -> 1800 s
+    assert "was complete **10.0 min** after the first job started" in text  # 900 -> 1500 s

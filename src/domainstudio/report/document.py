@@ -76,7 +76,12 @@ def write_report(config: dict, results: str | Path, benchmark_dir: str | Path, o
         lines += [f"| **total** | {int(times.jobs.sum())} | {times.seconds.sum() / 60:.1f} |", ""]
         start, end = wall_span(benchmark_dir)
         lines += [f"Wall time from the first job's start to the last job's end before this report: **{(end - start) / 60:.1f} min** "
-                  f"(from the same files; it includes any pause between separate `snakemake` invocations).", ""]
+                  f"(from the same files; it includes any pause between separate `snakemake` invocations)."]
+        table1 = Path(benchmark_dir) / "report" / "table1.tsv"  # written when the main job's last job ended
+        if table1.exists():
+            lines += [f"`results/table1.csv` (the main job) was complete **{(table1.stat().st_mtime - start) / 60:.1f} min** "
+                      "after the first job started."]
+        lines += [""]
     with atomic_file(out) as tmp:
         tmp.write_text("\n".join(lines))
 
