@@ -88,7 +88,8 @@ def test_source_above_t_hands_the_noisy_steps_to_the_source_model(source, tmp_pa
 
 
 def test_the_cli_error_handling_does_not_import_diffusers():
-    """main() catches SourceModelError for every verb; importing diffusers for it cost each metric job ~6 s."""
+    """main() catches SourceModelError for every verb, and the GAN trainer writes its train log; importing diffusers
+    for either cost each metric and GAN job ~6 s."""
     import subprocess
     import sys
 
@@ -98,6 +99,7 @@ def test_the_cli_error_handling_does_not_import_diffusers():
             "assert S is SourceModelError")
     subprocess.run([sys.executable, "-c", code], check=True)
     light = ("import sys, domainstudio.cli, domainstudio.models, domainstudio.data.images, domainstudio.devices, "
-             "domainstudio.metrics.fid, domainstudio.metrics.lpips_embedding; print('diffusers' in sys.modules)")
+             "domainstudio.metrics.fid, domainstudio.metrics.lpips_embedding, domainstudio.gan.train; "
+             "print('diffusers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", light], check=True, capture_output=True, text=True).stdout.strip()
     assert out == "False"

@@ -70,7 +70,7 @@ def test_summary_metrics_is_per_method_mean(runs):
 def test_stage_times_and_wall_span_from_benchmark_files(tmp_path):
     import os
 
-    from domainstudio.report.document import stage_times, wall_span
+    from domainstudio.report.document import benchmark_jobs, stage_times, wall_span
 
     header = "s\th:m:s\tmax_rss\n"
     jobs = {"adapt/a.tsv": (100.0, 1000.0), "adapt/b.tsv": (50.0, 1030.0), "sample/a.tsv": (20.0, 1200.0)}  # (s, end)
@@ -79,10 +79,11 @@ def test_stage_times_and_wall_span_from_benchmark_files(tmp_path):
         f.parent.mkdir(exist_ok=True)
         f.write_text(header + f"{seconds}\t0:00:00\t1\n")
         os.utime(f, (end, end))
-    times = stage_times(tmp_path)
+    jobs = benchmark_jobs(tmp_path)
+    times = stage_times(jobs)
     assert times.loc["adapt"].tolist() == [2, 150.0] and times.loc["sample"].tolist() == [1, 20.0]
-    assert wall_span(tmp_path) == (900.0, 1200.0)  # adapt/a started at 1000 - 100; sample ended last
-    assert wall_span(tmp_path / "empty") is None
+    assert wall_span(jobs) == (900.0, 1200.0)  # adapt/a started at 1000 - 100; sample ended last
+    assert wall_span(benchmark_jobs(tmp_path / "empty")) is None
 
 
 def test_report_states_the_wall_times(tmp_path):

@@ -7,7 +7,6 @@ killed resumes from its last checkpoint to the same final weights as an uninterr
 from __future__ import annotations
 
 import copy
-import csv
 import logging
 import math
 from dataclasses import asdict, dataclass
@@ -20,19 +19,9 @@ from tqdm import tqdm
 
 from domainstudio.atomic import atomic_file
 from domainstudio.devices import autocast, check_precision, grad_scaler, resolve_device  # noqa: F401 (re-exported)
+from domainstudio.train_log import write_train_log
 
 log = logging.getLogger(__name__)
-
-
-def write_train_log(rows: list[dict], log_csv) -> None:
-    """train_log.csv of any trainer (diffusion, GAN, text-to-image): one row per logged step, written atomically."""
-    if not rows:
-        return
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    with atomic_file(log_csv) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 @dataclass

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from domainstudio.adapt.trainer import write_train_log
+from domainstudio.train_log import write_train_log
 from domainstudio.gan.losses import discriminator_loss, generator_loss, r1_penalty
 from domainstudio.gan.methods import Adaptation
 

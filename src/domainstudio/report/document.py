@@ -17,28 +17,28 @@ TABLE_TITLES = {
 }
 
 
-def stage_times(benchmark_dir: str | Path) -> pd.DataFrame:
-    """Wall seconds per rule from Snakemake's ``benchmark:`` files (logs/benchmarks/<rule>/*.tsv)."""
+def benchmark_jobs(benchmark_dir: str | Path) -> pd.DataFrame:
+    """One row per job from Snakemake's ``benchmark:`` files (logs/benchmarks/<rule>/<job>.tsv): rule, job, its wall
+    seconds, and its end in Unix seconds (the file is written when the job ends, so its modification time)."""
     rows = []
     for f in sorted(Path(benchmark_dir).glob("*/*.tsv")):
-        with open(f, newline="") as fh:
-            for rec in csv.DictReader(fh, delimiter="\t"):
-                rows.append({"rule": f.parent.name, "job": f.stem, "seconds": float(rec["s"])})
-    df = pd.DataFrame(rows, columns=["rule", "job", "seconds"])
-    return df.groupby("rule").agg(jobs=("job", "count"), seconds=("seconds", "sum")).sort_values("seconds", ascending=False)
-
-
-def wall_span(benchmark_dir: str | Path) -> tuple[float, float] | None:
-    """(first job's start, last job's end) in Unix seconds: a benchmark file is written when its job ends, so
-    its modification time is the end and end - s the start. None without benchmark files."""
-    spans = []
-    for f in Path(benchmark_dir).glob("*/*.tsv"):
         end = f.stat().st_mtime
         with open(f, newline="") as fh:
-            spans += [(end - float(rec["s"]), end) for rec in csv.DictReader(fh, delimiter="\t")]
-    if not spans:
+            rows += [{"rule": f.parent.name, "job": f.stem, "seconds": float(rec["s"]), "end": end}
+                     for rec in csv.DictReader(fh, delimiter="\t")]
+    return pd.DataFrame(rows, columns=["rule", "job", "seconds", "end"])
+
+
+def stage_times(jobs: pd.DataFrame) -> pd.DataFrame:
+    """Wall seconds per rule, summed over its jobs (``benchmark_jobs``)."""
+    return jobs.groupby("rule").agg(jobs=("job", "count"), seconds=("seconds", "sum")).sort_values("seconds", ascending=False)
+
+
+def wall_span(jobs: pd.DataFrame) -> tuple[float, float] | None:
+    """(first job's start, last job's end) in Unix seconds; a job starts at end - seconds. None without jobs."""
+    if jobs.empty:
         return None
-    return min(s for s, _ in spans), max(e for _, e in spans)
+    return float((jobs.end - jobs.seconds).min()), float(jobs.end.max())
 
 
 def write_report(config: dict, results: str | Path, benchmark_dir: str | Path, out: str | Path) -> None:
@@ -68,18 +68,19 @@ def write_report(config: dict, results: str | Path, benchmark_dir: str | Path, o
         lines += ["## Figures", ""]
         for f in figures:
             lines += [f"### {f.stem}", "", f"![{f.stem}](figures/{f.name})", ""]
-    times = stage_times(benchmark_dir)
-    if len(times):
+    jobs = benchmark_jobs(benchmark_dir)
+    if len(jobs):
+        times = stage_times(jobs)
         lines += ["## Time per stage", "", "Sum of the wall time of each rule's jobs (Snakemake benchmark files; jobs may overlap).", "",
                   "| rule | jobs | minutes |", "|---|---|---|"]
         lines += [f"| {rule} | {int(r.jobs)} | {r.seconds / 60:.1f} |" for rule, r in times.iterrows()]
         lines += [f"| **total** | {int(times.jobs.sum())} | {times.seconds.sum() / 60:.1f} |", ""]
-        start, end = wall_span(benchmark_dir)
+        start, end = wall_span(jobs)
         lines += [f"Wall time from the first job's start to the last job's end before this report: **{(end - start) / 60:.1f} min** "
                   f"(from the same files; it includes any pause between separate `snakemake` invocations)."]
-        table1 = Path(benchmark_dir) / "report" / "table1.tsv"  # written when the main job's last job ended
-        if table1.exists():
-            lines += [f"`results/table1.csv` (the main job) was complete **{(table1.stat().st_mtime - start) / 60:.1f} min** "
+        table1 = jobs[(jobs.rule == "report") & (jobs.job == "table1")]  # ends when the main job's last job has ended
+        if len(table1):
+            lines += [f"`results/table1.csv` (the main job) was complete **{(table1.end.max() - start) / 60:.1f} min** "
                       "after the first job started."]
         lines += [""]
     with atomic_file(out) as tmp:

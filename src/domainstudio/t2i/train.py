@@ -17,7 +17,8 @@ import torch
 from tqdm import tqdm
 
 from domainstudio.adapt.objectives import DomainStudioWeights
-from domainstudio.adapt.trainer import autocast, resolve_device, write_train_log
+from domainstudio.devices import autocast, resolve_device
+from domainstudio.train_log import write_train_log
 from domainstudio.t2i.objective import DreamBoothDomainStudio, T2IBatch, T2IOptions
 from domainstudio.t2i.pipeline import encode_prompt
 
