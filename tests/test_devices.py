@@ -9,7 +9,7 @@ import torch
 from domainstudio.adapt.objectives import NoisePrediction
 from domainstudio.adapt.trainer import TrainConfig, train
 from domainstudio.cli import main
-from domainstudio.devices import DeviceError, autocast, check_precision, grad_scaler, resolve_device
+from domainstudio.devices import DeviceError, attention_kernel, autocast, check_precision, grad_scaler, resolve_device
 from domainstudio.models.source import SchedulerConfig, build_scheduler, save_source
 from domainstudio.sampling import SampleConfig, ddim_sample
 from tests.conftest import tiny_unet
@@ -90,14 +90,36 @@ def test_scaler_path_leaves_fp32_training_unchanged(tmp_path):
     trained = train(tiny_unet(), images, NoisePrediction(sched), cfg, tmp_path / "a.pt", "f")
 
     unet, objective = tiny_unet(), NoisePrediction(sched)
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=0.0, fused=True)
     generator = torch.Generator().manual_seed(cfg.seed)
     data = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
     for _ in range(cfg.steps):
         x0 = data[torch.randperm(4, generator=generator)[:2]].float() / 127.5 - 1.0
-        loss, _ = objective(unet, x0, generator)
+        with attention_kernel(torch.device("cpu")):  # the trainer's kernel on the CPU
+            loss, _ = objective(unet, x0, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
     for a, b in zip(trained.parameters(), unet.parameters()):
         assert torch.equal(a, b)
+
+
+def test_cpu_training_uses_the_math_attention_kernel_and_it_computes_the_same_gradients():
+    """attention_kernel(cpu) turns the flash kernel off (benchmarks/train_step.py: why); CUDA keeps PyTorch's
+    choice. In fp32 the UNet's mid-block attention gives the same loss and gradients under both kernels."""
+    with attention_kernel(torch.device("cpu")):
+        assert not torch.backends.cuda.flash_sdp_enabled() and torch.backends.cuda.math_sdp_enabled()
+    assert torch.backends.cuda.flash_sdp_enabled()
+    with attention_kernel(torch.device("cuda")):
+        assert torch.backends.cuda.flash_sdp_enabled()
+
+    x, t = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 250, 500, 999])
+    grads = []
+    for kernel in (attention_kernel(torch.device("cuda")), attention_kernel(torch.device("cpu"))):
+        unet = tiny_unet()
+        with kernel:
+            loss = unet(x, t).sample.square().mean()
+        loss.backward()
+        grads.append([p.grad for p in unet.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

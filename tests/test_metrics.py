@@ -9,7 +9,8 @@ from domainstudio.data import faces
 from domainstudio.data.images import save_images
 from domainstudio.metrics.diversity import entropy, factor_diversity, near_copy_fraction
 from domainstudio.metrics.embedded_backbone import BackboneTrainConfig, EmbeddedBackbone, sanity_checks, train_backbone
-from domainstudio.metrics.fid import CleanFidFeatures, InceptionWeightsMissing, fid, inception_features, kid, statistics
+from domainstudio.metrics.fid import (CleanFidFeatures, InceptionWeightsMissing, fid, frechet_distance, inception_features, kid,
+                                      statistics)
 from domainstudio.metrics.lpips_embedding import squared_distances
 
 
@@ -45,16 +46,30 @@ def test_fid_equals_clean_fid_compute_fid(tmp_path):
     assert ours == pytest.approx(reference, rel=1e-4)
 
 
-def test_kid_equals_clean_fid_and_is_seeded():
+def test_frechet_distance_equals_clean_fid():
+    from cleanfid.fid import frechet_distance as reference
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(200, 8)), rng.normal(0.3, 1.5, size=(300, 8)) @ rng.normal(size=(8, 8))
+    (mu1, s1), (mu2, s2) = statistics(a), statistics(b)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(reference(mu1, s1, mu2, s2), rel=1e-9)
+    assert frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0.0, abs=1e-6)
+    assert fid(a, mu2, s2) == pytest.approx(reference(mu1, s1, mu2, s2), rel=1e-9)
+
+
+@pytest.mark.parametrize("gram_limit_bytes", [2**30, 0], ids=["gram-matrices", "per-subset"])
+def test_kid_equals_clean_fid_with_the_same_seeded_subsets(gram_limit_bytes):
     from cleanfid.fid import kernel_distance
 
     rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(50, 6)), rng.normal(0.5, 1.0, size=(50, 6))
-    # with equal sizes <= the subset size every subset is the whole set: clean-fid's value is deterministic
-    assert kid(x, y, seed=1) == pytest.approx(kernel_distance(x, y), rel=1e-10)
-    z = rng.normal(size=(80, 6))
-    assert kid(z, y, seed=3) == kid(z, y, seed=3)
-    assert kid(x, x[::-1].copy()) == pytest.approx(0.0, abs=1e-9) or kid(x, x) < kid(x, y)
+    gen, ref = rng.normal(size=(70, 6)), rng.normal(0.2, 1.0, size=(90, 6))
+    for seed, size in [(1, 1000), (3, 40)]:  # every subset the smaller set; subsets of 40 (draws matter)
+        np.random.seed(seed)
+        expected = kernel_distance(gen, ref, max_subset_size=size)
+        ours = kid(gen, ref, seed=seed, max_subset_size=size, gram_limit_bytes=gram_limit_bytes)
+        assert expected > 1e-3 and ours == pytest.approx(expected, rel=1e-9)
+    assert kid(gen, ref, seed=3) == kid(gen, ref, seed=3) != kid(gen, ref, seed=4)
+    assert abs(kid(ref[:45], ref[45:])) < kid(gen, ref)  # two halves of one set: ~0
 
 
 def test_missing_inception_weights_name_the_file(tmp_path, monkeypatch, capsys):

@@ -6,6 +6,8 @@ training, CUDA only). Every refusal happens in :func:`check_precision`, before a
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -40,6 +42,18 @@ def autocast(device: torch.device, precision: str):
     check_precision(device, precision)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def attention_kernel(device: torch.device):
+    """The scaled-dot-product-attention kernel of a training step: the math kernel on the CPU, PyTorch's own choice
+    elsewhere. Both compute the same attention; on the CPU the flash kernel's bf16 backward took ~11 % of a 32 px
+    UNet training step in a profile, and the math kernel makes a step 0.91-0.95x as long
+    (benchmarks/train_step.py)."""
+    if device.type != "cpu":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.MATH])
 
 
 def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:

@@ -18,7 +18,7 @@ from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
 from domainstudio.atomic import atomic_file
-from domainstudio.devices import autocast, check_precision, grad_scaler, resolve_device  # noqa: F401 (re-exported)
+from domainstudio.devices import attention_kernel, autocast, check_precision, grad_scaler, resolve_device  # noqa: F401 (re-exported)
 from domainstudio.train_log import write_train_log
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,8 @@ def train(unet, images: np.ndarray, objective, cfg: TrainConfig, checkpoint: str
     checkpoint = Path(checkpoint)
     unet.to(device).train()
     data = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=0.0)
+    # fused: one kernel for all tensors instead of a loop over them (benchmarks/train_step.py)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=0.0, fused=True)
     warmup = max(cfg.warmup_steps, 1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
     ema = EMAModel(unet.parameters(), decay=cfg.ema_decay) if cfg.ema_decay > 0 else None
@@ -98,7 +99,7 @@ def train(unet, images: np.ndarray, objective, cfg: TrainConfig, checkpoint: str
     bar = tqdm(total=cfg.steps, initial=step, desc="train", mininterval=2.0)
     while step < cfg.steps:
         x0 = _batch(data, cfg, generator).to(device)
-        with autocast(device, cfg.precision):
+        with attention_kernel(device), autocast(device, cfg.precision):
             loss, terms = objective(unet, x0, generator)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {step}: {terms}")

@@ -1,7 +1,9 @@
 """FID (Heusel et al. 2017, eq. 6) and KID (Binkowski et al. 2018) of generated samples against a reference set.
 
-The distances are clean-fid's own functions (``frechet_distance``, ``kernel_distance``); this module only
-chooses the features and caches the reference side:
+The distances are written here from their definitions and tested to equal clean-fid's ``frechet_distance`` and
+``kernel_distance`` (tests/test_metrics.py; KID with the same seeded subsets). They live here rather than being
+imported because importing ``cleanfid.fid`` imports torchvision (~2 s in every evaluate job) and clean-fid's KID
+recomputes the kernel on every subset (~2 s); here the Gram matrices are computed once. Features:
 
   ``inception``  clean-fid's "clean" mode: its PIL-bicubic resize to 299 px, then the Inception-v3 torchscript
                  (pool3, 2048-d). The weight file must already be on disk (``inception_weight_file``);
@@ -85,21 +87,55 @@ def statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.mean(features, axis=0), np.cov(features, rowvar=False)
 
 
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6) -> float:
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^1/2) (Heusel et al. 2017, eq. 6). As clean-fid: eps on the diagonals
+    when the product is singular; the numerical imaginary part of the square root is dropped, a large one is an error."""
+    from scipy import linalg
+
+    covmean = linalg.sqrtm(sigma1 @ sigma2)
+    if not np.isfinite(covmean).all():
+        offset = np.eye(len(sigma1)) * eps
+        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(f"FID: the square root of S1 S2 has an imaginary part of {np.abs(covmean.imag).max():.3g}")
+        covmean = covmean.real
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
 def fid(features: np.ndarray, ref_mu: np.ndarray, ref_sigma: np.ndarray) -> float:
-    """FID = ||mu_g - mu_r||^2 + Tr(S_g + S_r - 2 (S_g S_r)^1/2), clean-fid's implementation."""
-    from cleanfid.fid import frechet_distance
-
+    """FID of N x D features against the reference statistics (:func:`frechet_distance`)."""
     mu, sigma = statistics(features)
-    return float(frechet_distance(mu, sigma, ref_mu, ref_sigma))
+    return frechet_distance(mu, sigma, ref_mu, ref_sigma)
 
 
-def kid(features: np.ndarray, ref_features: np.ndarray, seed: int = 0) -> float:
-    """KID (unbiased MMD^2, cubic polynomial kernel, 100 subsets), clean-fid's implementation with seeded subsets."""
-    from cleanfid.fid import kernel_distance
+def kid(features: np.ndarray, ref_features: np.ndarray, seed: int = 0, subsets: int = 100, max_subset_size: int = 1000,
+        gram_limit_bytes: float = 2**30) -> float:
+    """KID (Binkowski et al. 2018): the unbiased MMD^2 between generated and reference features with the cubic
+    kernel k(a, b) = (a.b / D + 1)^3, averaged over ``subsets`` random subsets of m = min(N_gen, N_ref, 1000) of each,
+    drawn without replacement as clean-fid draws them after ``np.random.seed(seed)``.
 
-    state = np.random.get_state()
-    try:
-        np.random.seed(seed)
-        return float(kernel_distance(features, ref_features))
-    finally:
-        np.random.set_state(state)
+    Each subset's kernel sums are 1^T K 1 over its rows, so the three Gram matrices are computed once and the subsets
+    become indicator vectors; above ``gram_limit_bytes`` of Gram matrices the kernel is computed per subset instead.
+    """
+    gen, ref = np.asarray(features, np.float64), np.asarray(ref_features, np.float64)
+    d, m = gen.shape[1], min(len(gen), len(ref), max_subset_size)
+    rng = np.random.RandomState(seed)  # the legacy global generator's stream, as clean-fid uses it
+    picks = [(rng.choice(len(ref), m, replace=False), rng.choice(len(gen), m, replace=False)) for _ in range(subsets)]
+    kernel = lambda a, b: (a @ b.T / d + 1) ** 3  # noqa: E731
+    if 8 * (len(ref) + len(gen)) ** 2 <= gram_limit_bytes:
+        k_rr, k_gg, k_rg = kernel(ref, ref), kernel(gen, gen), kernel(ref, gen)
+        u_r, u_g = np.zeros((subsets, len(ref))), np.zeros((subsets, len(gen)))
+        for i, (r, g) in enumerate(picks):
+            u_r[i, r], u_g[i, g] = 1.0, 1.0
+        within = (((u_r @ k_rr) * u_r).sum(1) - u_r @ np.diagonal(k_rr)
+                  + ((u_g @ k_gg) * u_g).sum(1) - u_g @ np.diagonal(k_gg))
+        between = ((u_r @ k_rg) * u_g).sum(1)
+    else:
+        within, between = np.zeros(subsets), np.zeros(subsets)
+        for i, (r, g) in enumerate(picks):
+            k_r, k_g = kernel(ref[r], ref[r]), kernel(gen[g], gen[g])
+            within[i] = k_r.sum() - np.trace(k_r) + k_g.sum() - np.trace(k_g)
+            between[i] = kernel(ref[r], gen[g]).sum()
+    return float(np.mean(within / (m * (m - 1)) - 2 * between / m**2))
