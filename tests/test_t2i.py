@@ -176,6 +176,30 @@ def test_training_is_deterministic_by_seed(tiny_dir):
     assert not torch.equal(a, c)
 
 
+def test_fp16_loss_scaling_is_wired_through_the_t2i_trainer(tiny_dir, monkeypatch):
+    """fp16 on the CPU is refused before any compute; where a scaler is on (fp16 on CUDA), the loss is scaled, the
+    gradients unscaled before clipping and the step taken through it: with an exact power-of-two scale (a CPU scaler
+    here, as no GPU is on CI) the trained weights equal those of an unscaled run."""
+    from domainstudio.devices import DeviceError
+    from domainstudio.t2i import train as t2i_train
+
+    torch.set_num_threads(1)
+    pipe = load_t2i_pipeline(str(tiny_dir))
+    with pytest.raises(DeviceError, match="fp16 needs a CUDA GPU"):
+        train_t2i(pipe, np.zeros((2, 32, 32, 3), np.uint8), np.zeros((2, 32, 32, 3), np.uint8), "a sks face", "a face",
+                  DomainStudioWeights(), T2IOptions(), T2ITrainConfig(steps=1, batch_size=2, precision="fp16", device="cpu"))
+    plain = _train(tiny_dir, 0)
+    scalers = []
+
+    def scaled(device, precision):
+        scalers.append(torch.amp.GradScaler("cpu", init_scale=2.0 ** 10, growth_interval=1000))
+        return scalers[-1]
+
+    monkeypatch.setattr(t2i_train, "grad_scaler", scaled)
+    assert torch.equal(_train(tiny_dir, 0), plain)
+    assert len(scalers) == 1 and scalers[0].get_scale() == 2.0 ** 10  # used, and no step was skipped as inf/nan
+
+
 def test_samples_are_deterministic_and_batch_independent(pipe):
     cfg = T2ISampleConfig(prompts=["a sks face", "a face"], n_per_prompt=2, steps=2, batch_size=4, seed=0)
     a, prompt_of = generate(pipe, cfg, 32)

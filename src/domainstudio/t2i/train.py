@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from domainstudio.adapt.objectives import DomainStudioWeights
-from domainstudio.devices import autocast, resolve_device
+from domainstudio.devices import autocast, check_precision, grad_scaler, resolve_device
 from domainstudio.train_log import write_train_log
 from domainstudio.t2i.objective import DreamBoothDomainStudio, T2IBatch, T2IOptions
 from domainstudio.t2i.pipeline import encode_prompt
@@ -34,7 +34,7 @@ class T2ITrainConfig:
     lr: float = 5e-6
     weight_decay: float = 1e-2
     grad_clip: float = 1.0
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast)
+    precision: str = "fp32"  # fp32 | bf16 (autocast) | fp16 (autocast + GradScaler; CUDA only)
     gradient_checkpointing: bool = False
     log_every: int = 10
     seed: int = 0
@@ -65,6 +65,7 @@ def train_t2i(pipe, instance_images: np.ndarray, class_images: np.ndarray, insta
               weights: DomainStudioWeights, options: T2IOptions, cfg: T2ITrainConfig, log_csv=None):
     """Adapt ``pipe.unet`` (left untouched: it is the frozen source) and return the adapted UNet on the CPU."""
     device = resolve_device(cfg.device)
+    check_precision(device, cfg.precision)  # before any compute
     torch.manual_seed(cfg.seed)
     vae, text_encoder = pipe.vae.to(device).eval(), pipe.text_encoder.to(device).eval()
     vae.requires_grad_(False)
@@ -80,6 +81,7 @@ def train_t2i(pipe, instance_images: np.ndarray, class_images: np.ndarray, insta
     x_ins_all = to_pixels(instance_images).to(device)
     c_ins, c_cls = encode_prompt(pipe, instance_prompt, device), encode_prompt(pipe, class_prompt, device)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scaler = grad_scaler(device, cfg.precision)  # fp16: loss scaling against gradient underflow; else pass-through
     generator = torch.Generator().manual_seed(cfg.seed)
     rows = []
     for step in tqdm(range(1, cfg.steps + 1), desc="t2i-adapt", mininterval=2.0):
@@ -93,9 +95,11 @@ def train_t2i(pipe, instance_images: np.ndarray, class_images: np.ndarray, insta
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {step}: {terms}")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)  # clip the true gradients
         grad_norm = torch.nn.utils.clip_grad_norm_(unet.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         if step % cfg.log_every == 0 or step == cfg.steps:
             rows.append({"step": step, "loss": loss.item(), "grad_norm": float(grad_norm), **terms})
     if log_csv is not None:
