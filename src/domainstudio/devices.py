@@ -7,6 +7,7 @@ training, CUDA only). Every refusal happens in :func:`check_precision`, before a
 from __future__ import annotations
 
 import contextlib
+import math
 
 import torch
 
@@ -60,3 +61,18 @@ def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
     """Loss scaling against fp16 gradient underflow; disabled (every call a pass-through) for fp32 and bf16."""
     check_precision(device, precision)
     return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+
+
+def scaled_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, parameters,
+                grad_clip: float) -> torch.Tensor:
+    """One optimiser step through ``scaler`` (:func:`grad_scaler`): backward of the scaled loss, the gradients
+    unscaled and then clipped to norm ``grad_clip`` (0: not clipped), the step, the scale update. For fp32 and bf16
+    the scaler calls are pass-throughs. Returns the gradient norm before clipping."""
+    parameters = list(parameters)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)  # clip the true gradients
+    grad_norm = torch.nn.utils.clip_grad_norm_(parameters, grad_clip if grad_clip > 0 else math.inf)
+    scaler.step(optimizer)
+    scaler.update()
+    return grad_norm

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
 from domainstudio.atomic import atomic_file
-from domainstudio.devices import attention_kernel, autocast, check_precision, grad_scaler, resolve_device  # noqa: F401 (re-exported)
+from domainstudio.devices import attention_kernel, autocast, check_precision, grad_scaler, resolve_device, scaled_step  # noqa: F401 (re-exported)
 from domainstudio.train_log import write_train_log
 
 log = logging.getLogger(__name__)
@@ -103,12 +102,7 @@ def train(unet, images: np.ndarray, objective, cfg: TrainConfig, checkpoint: str
             loss, terms = objective(unet, x0, generator)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {step}: {terms}")
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)  # clip the true gradients (all three calls are pass-throughs unless fp16)
-        grad_norm = torch.nn.utils.clip_grad_norm_(unet.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
-        scaler.step(optimizer)
-        scaler.update()
+        grad_norm = scaled_step(loss, optimizer, scaler, unet.parameters(), cfg.grad_clip)
         scheduler.step()
         if ema is not None:
             ema.step(unet.parameters())

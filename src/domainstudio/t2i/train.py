@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from domainstudio.adapt.objectives import DomainStudioWeights
-from domainstudio.devices import autocast, check_precision, grad_scaler, resolve_device
+from domainstudio.devices import autocast, check_precision, grad_scaler, resolve_device, scaled_step
 from domainstudio.train_log import write_train_log
 from domainstudio.t2i.objective import DreamBoothDomainStudio, T2IBatch, T2IOptions
 from domainstudio.t2i.pipeline import encode_prompt
@@ -94,12 +93,7 @@ def train_t2i(pipe, instance_images: np.ndarray, class_images: np.ndarray, insta
             loss, terms = objective(unet, batch, generator)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {step}: {terms}")
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)  # clip the true gradients
-        grad_norm = torch.nn.utils.clip_grad_norm_(unet.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
-        scaler.step(optimizer)
-        scaler.update()
+        grad_norm = scaled_step(loss, optimizer, scaler, unet.parameters(), cfg.grad_clip)
         if step % cfg.log_every == 0 or step == cfg.steps:
             rows.append({"step": step, "loss": loss.item(), "grad_norm": float(grad_norm), **terms})
     if log_csv is not None:
