@@ -15,6 +15,7 @@ include: "workflow/rules/gan.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/t2i.smk"
+include: "workflow/rules/release.smk"
 
 
 rule all:

@@ -104,12 +104,37 @@ def test_workflow_refuses_bad_config_before_any_job(tmp_path):
 def test_dry_run_and_lint(tmp_path):
     project = copy_project(tmp_path / "p")
     dry = run(["snakemake", "--cores", "1", "-n", "all"], cwd=project)
-    for rule in ("render_source", "render_target", "pretrain_source", "adapt", "sample", "train_backbone", "evaluate",
+    for rule in ("render_source", "render_target", "import_source", "adapt", "sample", "import_backbone", "evaluate",
                  "reference_stats", "table", "figures", "report", "adapt_gan", "sample_gan"):
         assert rule in dry.stdout
-    lint = run(["snakemake", "--lint"], cwd=project, check=False)
-    text = lint.stdout + lint.stderr
+    release = run(["snakemake", "--cores", "1", "-n", "results/releases/faces/32px/ddpm", "results/releases/faces/32px/metric_backbone",
+                   "--configfile", "config/release.yaml"], cwd=project)
+    for rule in ("pretrain_source", "train_backbone", "release_source", "release_backbone"):
+        assert rule in release.stdout
+    text = ""
+    for overlay in ([], ["--configfile", "config/release.yaml"]):
+        lint = run(["snakemake", "--lint", *overlay], cwd=project, check=False)
+        text += lint.stdout + lint.stderr
     # The one remaining lint, explained in the README: the software environment is the pinned
     # requirements.txt, installed once, not a conda environment per rule.
     kinds = {line.strip() for line in text.splitlines() if line.strip().startswith("* ")}
     assert kinds <= {"* Specify a conda environment or container for each rule.:"}, text
+
+
+def test_paper_settings_row_trains_with_adapt_paper_and_the_tuned_row_with_adapt_weights(tmp_path):
+    """domainstudio-paper's adapt job gets adapt.paper's weights and options; domainstudio keeps the tuned ones."""
+    import json
+    import re
+
+    import yaml
+
+    project = copy_project(tmp_path / "p")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    out = run(["snakemake", "-n", "-p", "models/faces/babies/10shot/domainstudio/seed0", "models/faces/babies/10shot/domainstudio-paper/seed0"],
+              cwd=project).stdout
+    configs = {m.group(1): json.loads(m.group(2).replace("'", "")) for m in
+               re.finditer(r"--method (\S+) .*?--config-json '(\{.*?\})' ", out)}
+    assert configs["domainstudio-paper"]["weights"] == params["adapt"]["paper"]["weights"]
+    assert configs["domainstudio-paper"]["options"] == params["adapt"]["paper"]["options"]
+    assert configs["domainstudio"]["weights"] == params["adapt"]["weights"]
+    assert configs["domainstudio"]["options"] == params["adapt"]["options"]

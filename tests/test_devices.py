@@ -46,7 +46,7 @@ def test_fp16_scales_the_loss_on_cuda_only(fake_cuda):
     assert not grad_scaler(cpu, "bf16").is_enabled()
     with pytest.raises(DeviceError, match="fp16 needs a CUDA GPU"):
         grad_scaler(cpu, "fp16")
-    with pytest.raises(DeviceError, match="precision must be one of fp32, bf16, fp16"):
+    with pytest.raises(DeviceError, match="precision must be auto or one of fp32, bf16, fp16"):
         check_precision(cuda, "int8")
 
 
@@ -85,7 +85,8 @@ def test_cli_refuses_fp16_on_cpu_with_a_clear_error(no_cuda, tmp_path, capsys):
 def test_scaler_path_leaves_fp32_training_unchanged(tmp_path):
     """With the scaler disabled (fp32/bf16) every step equals a plain backward + optimizer step."""
     sched = build_scheduler(SchedulerConfig())
-    cfg = TrainConfig(steps=3, batch_size=2, lr=1e-3, ema_decay=0.0, grad_clip=0.0, hflip=False, checkpoint_every=0, device="cpu")
+    cfg = TrainConfig(steps=3, batch_size=2, lr=1e-3, ema_decay=0.0, grad_clip=0.0, hflip=False, checkpoint_every=0, device="cpu",
+                      precision="fp32")
     images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
     trained = train(tiny_unet(), images, NoisePrediction(sched), cfg, tmp_path / "a.pt", "f")
 
@@ -123,3 +124,40 @@ def test_cpu_training_uses_the_math_attention_kernel_and_it_computes_the_same_gr
         grads.append([p.grad for p in unet.parameters()])
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_auto_precision_is_bf16_only_where_the_hardware_computes_it(monkeypatch, tmp_path):
+    from domainstudio import devices
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n\n")
+    assert devices.cpu_flags.__wrapped__(str(cpuinfo)) == {"fpu", "sse2", "avx2", "avx512f", "avx512_bf16"}
+    assert devices.cpu_flags.__wrapped__(str(tmp_path / "absent")) == frozenset()
+    cpu = torch.device("cpu")
+    for flags, expected in [({"avx512f", "avx512_bf16"}, "bf16"), ({"amx_bf16", "amx_tile"}, "bf16"),
+                            ({"avx512f", "avx2"}, "fp32"), (set(), "fp32")]:
+        monkeypatch.setattr(devices, "cpu_flags", lambda flags=frozenset(flags): flags)
+        assert devices.resolve_precision(cpu, "auto") == expected, flags
+        assert devices.resolve_precision(cpu, "fp32") == "fp32" and devices.resolve_precision(cpu, "bf16") == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert devices.resolve_precision(torch.device("cuda"), "auto") == "fp32"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert devices.resolve_precision(torch.device("cuda"), "auto") == "bf16"
+    with pytest.raises(DeviceError, match="precision must be auto or one of"):
+        devices.resolve_precision(cpu, "bf17")
+
+
+def test_auto_precision_is_what_autocast_and_the_trainer_use(monkeypatch, tmp_path, caplog):
+    from domainstudio import devices
+
+    monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx512f"}))  # no bf16 instructions: fp32
+    with autocast(torch.device("cpu"), "auto"):
+        assert not torch.is_autocast_enabled("cpu")
+    monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    with autocast(torch.device("cpu"), "auto"):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    with caplog.at_level("INFO"):
+        train(tiny_unet(), images, NoisePrediction(build_scheduler(SchedulerConfig())),
+              TrainConfig(steps=1, batch_size=2, precision="auto", device="cpu"), tmp_path / "ckpt.pt", "f")
+    assert "in bf16 (precision: auto)" in caplog.text

@@ -196,7 +196,7 @@ def test_workflow_routes_each_family_to_its_own_rules():
         out = run(["snakemake", "-n", "-F", target, "--quiet", "rules"], cwd=ROOT).stdout
         return {line.split()[0] for line in out.splitlines() if line.strip() and line.split()[-1].isdigit()}
 
-    gan_rules, ddpm_rules = {"pretrain_source_gan", "adapt_gan", "sample_gan"}, {"pretrain_source", "adapt", "sample"}
+    gan_rules, ddpm_rules = {"pretrain_source_gan", "adapt_gan", "sample_gan"}, {"import_source", "adapt", "sample"}
     gan, ddpm = jobs("samples/faces/babies/10shot/cdc/seed0"), jobs("samples/faces/babies/10shot/ddpm-ft/seed0")
     assert gan_rules <= gan and not ddpm_rules & gan
     assert ddpm_rules <= ddpm and not gan_rules & ddpm

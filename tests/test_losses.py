@@ -165,7 +165,8 @@ def test_methods_switch_terms_and_batch_one_is_an_error():
     assert method_weights("ds-img", FULL) == DomainStudioWeights(l_img=1.0)
     assert method_weights("ds-img-hf", FULL) == DomainStudioWeights(l_img=1.0, l_hf=0.5)
     assert method_weights("domainstudio", FULL) == DomainStudioWeights(**FULL)
-    assert set(DIFFUSION_METHODS) == {"ddpm-ft", "ds-img", "ds-img-hf", "domainstudio"}
+    assert method_weights("domainstudio-paper", FULL) == DomainStudioWeights(**FULL)  # its own weights come from adapt.paper
+    assert set(DIFFUSION_METHODS) == {"ddpm-ft", "ds-img", "ds-img-hf", "domainstudio", "domainstudio-paper"}
     with pytest.raises(ValueError, match="unknown diffusion method"):
         method_weights("magic", FULL)
     sched = build_scheduler(SchedulerConfig())

@@ -36,15 +36,17 @@ def _config_blocks(config_json: str, allowed: set[str], where: str) -> dict:
     return cfg
 
 
-def _train_and_save(unet, scheduler, images, objective, train_cfg, a, fingerprint: str, metadata: dict | None = None) -> None:
+def _train_and_save(unet, scheduler, images, objective, train_cfg, a, fingerprint: str, metadata: dict | None = None,
+                    snapshots: dict | None = None) -> None:
     """Train, then write the diffusers folder (plus train_log.csv and metadata) atomically to ``a.out``;
-    the resumable checkpoint is removed once the output is complete."""
+    the resumable checkpoint is removed once the output is complete. ``snapshots``: the trainer's snapshot_dir and
+    snapshot_every."""
     from domainstudio.adapt.trainer import train
     from domainstudio.atomic import atomic_dir
     from domainstudio.models.source import save_source
 
     with atomic_dir(a.out) as tmp:
-        final = train(unet, images, objective, train_cfg, a.checkpoint, fingerprint, log_csv=tmp / "train_log.csv")
+        final = train(unet, images, objective, train_cfg, a.checkpoint, fingerprint, log_csv=tmp / "train_log.csv", **(snapshots or {}))
         save_source(final, scheduler, tmp)
         for name, record in (metadata or {}).items():
             (tmp / name).write_text(json.dumps(record, indent=2))
@@ -56,6 +58,13 @@ def _set_threads(threads: int | None) -> None:
 
     if threads:
         torch.set_num_threads(threads)
+
+
+def _resume_key(cfg: dict) -> dict:
+    """A stage config without what a resumed run may change: the number of steps (the trainer continues a shorter
+    run, its learning rate being constant after warm-up) and how often it checkpoints and logs."""
+    train = {k: v for k, v in cfg.get("train", {}).items() if k not in ("steps", "checkpoint_every", "log_every")}
+    return {**cfg, "train": train}
 
 
 def _digest(*parts) -> str:
@@ -121,7 +130,56 @@ def cmd_pretrain(a):
     unet = build_unet(unet_cfg, a.resolution)
     scheduler = build_scheduler(sched_cfg)
     log.info("pre-training a %d-parameter UNet on %d images from %s", count_parameters(unet), len(images), a.images)
-    _train_and_save(unet, scheduler, images, NoisePrediction(scheduler), train_cfg, a, _digest(cfg, a.resolution, images))
+    snapshots = {"snapshot_dir": a.snapshot_dir, "snapshot_every": a.snapshot_every} if a.snapshot_dir else None
+    _train_and_save(unet, scheduler, images, NoisePrediction(scheduler), train_cfg, a, _digest(_resume_key(cfg), a.resolution, images),
+                    snapshots=snapshots)
+
+
+def cmd_source_quality(a):
+    """FID of source-model samples against fresh source images, one row per model (a quality curve over snapshots)."""
+    from domainstudio.metrics.source_quality import SourceQualityConfig, quality_curve, write_curve
+    from domainstudio.models.source import SchedulerConfig
+
+    cfg = _dataclass_from(SourceQualityConfig, json.loads(a.config_json), "source quality config")
+    scheduler_cfg = _dataclass_from(SchedulerConfig, json.loads(a.scheduler_json), "source.scheduler")
+    missing = [m for m in a.models if not Path(m).is_dir()]
+    if missing:
+        raise SystemExit(f"error: no such model folder(s): {missing}")
+    _set_threads(a.threads)
+    rows, _ = quality_curve([Path(m) for m in a.models], a.backbone, a.world, a.resolution, a.data_seed, cfg, scheduler_cfg, a.grids)
+    write_curve(rows, a.out)
+
+
+def cmd_release_source(a):
+    from domainstudio.metrics.source_quality import SourceQualityConfig
+    from domainstudio.models.source import SchedulerConfig
+    from domainstudio.release import release_source
+
+    cfg = _dataclass_from(SourceQualityConfig, json.loads(a.quality_json), "source.quality")
+    params = json.loads(a.params_json)
+    scheduler_cfg = _dataclass_from(SchedulerConfig, params.get("source", {}).get("scheduler"), "source.scheduler")
+    _set_threads(a.threads)
+    snapshots = Path(a.snapshots) if a.snapshots else None
+    manifest = release_source(Path(a.model), Path(a.out), Path(a.backbone), snapshots, a.world, a.resolution, a.data_seed,
+                              cfg, scheduler_cfg, a.command, params)
+    log.info("released %s: %d steps, FID %.3f (floor %.3f)", a.out, manifest["steps"], manifest["quality"]["fid"], manifest["quality"]["floor"])
+
+
+def cmd_verify_release(a):
+    from domainstudio.release import ReleaseError, verify_release
+
+    for folder in a.folders:
+        try:
+            manifest = verify_release(folder)
+        except ReleaseError as err:
+            raise SystemExit(f"error: {err}") from None
+        print(f"{folder}: {len(manifest['files'])} files match {folder}/manifest.json")
+
+
+def cmd_release_backbone(a):
+    from domainstudio.release import release_backbone
+
+    release_backbone(Path(a.backbone), Path(a.out), a.command, json.loads(a.params_json))
 
 
 def cmd_import_source(a):
@@ -153,7 +211,7 @@ def cmd_adapt(a):
     except (TypeError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     _set_threads(a.threads)
-    fingerprint = _digest(cfg, a.method, a.shots, images, _model_digest(Path(a.source)))
+    fingerprint = _digest(_resume_key(cfg), a.method, a.shots, images, _model_digest(Path(a.source)))
     record = {"method": a.method, "shots": a.shots, "weights": dataclasses.asdict(weights), "options": cfg.get("options", {}),
               "train": dataclasses.asdict(train_cfg), "source": str(a.source), "images": str(a.images)}
     _train_and_save(unet, scheduler, images, objective, train_cfg, a, fingerprint, {"adaptation.json": record})
@@ -210,15 +268,38 @@ def cmd_train_backbone(a):
     from domainstudio.data.world import world_module
     from domainstudio.metrics.embedded_backbone import BackboneTrainConfig, build_embedded_backbone, sanity_checks
 
+    import time
+
     cfg = _dataclass_from(BackboneTrainConfig, json.loads(a.config_json), "evaluate.backbone_train")
     _set_threads(a.threads)
+    started = time.perf_counter()
     backbone = build_embedded_backbone(a.world, a.data_root, a.resolution, cfg)
+    backbone.meta["train_seconds"] = round(time.perf_counter() - started, 1)
     module = world_module(a.world)  # sanity checks on freshly rendered images the backbone has never seen
     fresh = {d: np.stack([np.asarray(module.render(d, "sanity", i, a.resolution, cfg.seed)[0]) for i in range(100)])
              for d in module.DOMAINS}
     backbone.meta["sanity"] = sanity_checks(backbone, fresh, n=50)
     with atomic_dir(a.out) as tmp:
         backbone.save(tmp)
+
+
+def cmd_import_backbone(a):
+    """The released metric backbone, checked against its manifest, as the workflow's backbone folder."""
+    import shutil
+
+    from domainstudio.atomic import atomic_dir
+    from domainstudio.metrics.embedded_backbone import EmbeddedBackbone
+    from domainstudio.release import ReleaseError
+
+    try:
+        backbone = EmbeddedBackbone.load(a.release)
+    except (ReleaseError, FileNotFoundError) as err:
+        raise SystemExit(f"error: evaluate.embedded_backbone: {err}") from None
+    if backbone.meta["resolution"] != a.resolution:
+        raise SystemExit(f"error: evaluate.embedded_backbone {a.release} reads {backbone.meta['resolution']} px images but resolution is {a.resolution}")
+    with atomic_dir(a.out) as tmp:
+        for name in ("backbone.json", "backbone.safetensors"):
+            shutil.copy2(Path(a.release) / name, tmp / name)
 
 
 def cmd_intra_lpips(a):
@@ -461,7 +542,35 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--images", required=True); s.add_argument("--out", required=True); s.add_argument("--resolution", type=int, required=True)
     s.add_argument("--config-json", required=True, help="the source block of params.yaml as JSON")
     s.add_argument("--checkpoint", required=True, help="file for resumable checkpoints (kept only while training)")
+    s.add_argument("--snapshot-dir", help="save the (EMA) weights here every --snapshot-every steps (step<N>/ folders)")
+    s.add_argument("--snapshot-every", type=int, default=0)
     s.add_argument("--threads", type=int)
+
+    s = verb("source-quality", cmd_source_quality, "FID of source models' samples against fresh source images (quality curve)")
+    s.add_argument("--models", nargs="+", required=True, help="source model folders or trainer snapshots (step<N>/)")
+    s.add_argument("--backbone", required=True, help="the embedded metric backbone folder")
+    s.add_argument("--world", default="faces"); s.add_argument("--resolution", type=int, required=True)
+    s.add_argument("--data-seed", type=int, default=0, help="data.seed: the seed of the rendered world")
+    s.add_argument("--config-json", default="{}", help="samples, ddim_steps, batch_size, seed as JSON")
+    s.add_argument("--scheduler-json", default="{}", help="source.scheduler as JSON (for snapshots, which hold a UNet only)")
+    s.add_argument("--out", required=True, help="CSV: model, step, fid, floor"); s.add_argument("--grids", help="folder for a 64-sample grid per model")
+    s.add_argument("--threads", type=int)
+
+    s = verb("release-source", cmd_release_source, "Release a trained source DDPM: diffusers folder, quality curve, grid, manifest")
+    s.add_argument("--model", required=True); s.add_argument("--out", required=True); s.add_argument("--backbone", required=True)
+    s.add_argument("--snapshots", help="the trainer's snapshot folder (step<N>/), for the quality curve")
+    s.add_argument("--world", default="faces"); s.add_argument("--resolution", type=int, required=True); s.add_argument("--data-seed", type=int, default=0)
+    s.add_argument("--quality-json", default="{}", help="source.quality as JSON"); s.add_argument("--params-json", required=True,
+                   help="the parameters that regenerate the release (recorded in the manifest)")
+    s.add_argument("--command", required=True, help="the command that regenerates the release (recorded in the manifest)")
+    s.add_argument("--threads", type=int)
+
+    s = verb("release-backbone", cmd_release_backbone, "Release the embedded metric backbone with its sanity numbers and a manifest")
+    s.add_argument("--backbone", required=True); s.add_argument("--out", required=True)
+    s.add_argument("--params-json", required=True); s.add_argument("--command", required=True)
+
+    s = verb("verify-release", cmd_verify_release, "Check a release folder's files against its manifest (sha256)")
+    s.add_argument("folders", nargs="+")
 
     s = verb("import-source", cmd_import_source, "Load a released DDPM (hub id or local folder) and save it as the source model")
     s.add_argument("--pretrained", required=True); s.add_argument("--out", required=True); s.add_argument("--resolution", type=int)
@@ -483,6 +592,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--world", default="faces"); s.add_argument("--data-root", required=True); s.add_argument("--resolution", type=int, required=True)
     s.add_argument("--config-json", default="{}", help="evaluate.backbone_train as JSON"); s.add_argument("--out", required=True)
     s.add_argument("--threads", type=int)
+
+    s = verb("import-backbone", cmd_import_backbone, "Use a released embedded metric backbone (checked against its manifest)")
+    s.add_argument("--release", required=True); s.add_argument("--out", required=True); s.add_argument("--resolution", type=int, required=True)
 
     s = verb("intra-lpips", cmd_intra_lpips, "Intra-cluster LPIPS of samples around the K training images (CDC protocol)")
     s.add_argument("--samples", required=True); s.add_argument("--train", required=True); s.add_argument("--shots", type=int, required=True)

@@ -19,13 +19,16 @@ METHOD_FAMILIES = {
     "ds-img": "ddpm",
     "ds-img-hf": "ddpm",
     "domainstudio": "ddpm",
+    "domainstudio-paper": "ddpm",
     # GAN baselines (src/domainstudio/gan/methods.py): TGAN, FreezeD, EWC, CDC
     "tgan": "gan",
     "freezed": "gan",
     "ewc": "gan",
     "cdc": "gan",
 }
-PAIRWISE_METHODS = ("ds-img", "ds-img-hf", "domainstudio")
+PAIRWISE_METHODS = ("ds-img", "ds-img-hf", "domainstudio", "domainstudio-paper")
+# Methods trained with adapt.paper's weights and options (the paper's published settings) instead of adapt.weights/options.
+PAPER_SETTINGS_METHODS = ("domainstudio-paper",)
 
 
 def embedded_domains(world: str) -> tuple[str, ...] | None:

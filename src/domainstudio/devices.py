@@ -1,17 +1,22 @@
 """Device and precision choices of training and sampling (``device``, ``precision`` in params.yaml).
 
-``device: auto`` runs on CUDA when torch sees a GPU, else on the CPU. ``precision`` is ``fp32``, ``bf16`` (autocast;
-fast on CPUs with AMX/AVX-512-BF16 and on Ampere or newer GPUs) or ``fp16`` (autocast plus a ``GradScaler`` for
-training, CUDA only). Every refusal happens in :func:`check_precision`, before any compute starts.
+``device: auto`` runs on CUDA when torch sees a GPU, else on the CPU. ``precision`` is ``auto`` (the default),
+``fp32``, ``bf16`` (autocast) or ``fp16`` (autocast plus a ``GradScaler`` for training, CUDA only). ``auto`` takes bf16
+where the hardware computes it natively (CUDA GPUs with bf16, CPUs with AMX-BF16 or AVX512-BF16) and fp32 elsewhere:
+on a CPU without bf16 instructions autocast emulates it and a training step is ~1.9x slower than in fp32
+(``benchmarks/precision.py`` measures both on the machine it runs on). Every refusal happens in
+:func:`check_precision`, before any compute starts.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 
 import torch
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+NATIVE_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo names of the instructions oneDNN uses for bf16
 
 
 class DeviceError(ValueError):
@@ -31,16 +36,48 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+@functools.cache
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them; empty where the file does not exist (other systems)."""
+    try:
+        with open(cpuinfo) as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def native_bf16(device: torch.device, flags: frozenset[str] | None = None) -> bool:
+    """Whether ``device`` computes bf16 in hardware: a CUDA GPU that supports it, or a CPU with AMX-BF16 or
+    AVX512-BF16 (``flags``: the CPU's flags, read from /proc/cpuinfo when not given)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(set(NATIVE_BF16_CPU_FLAGS) & (cpu_flags() if flags is None else flags))
+    return False
+
+
+def resolve_precision(device: torch.device, precision: str) -> str:
+    """The precision a job runs in: ``auto`` becomes bf16 where :func:`native_bf16` holds, else fp32; the others
+    are checked (:func:`check_precision`) and returned as they are."""
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    check_precision(device, precision)
+    return precision
+
+
 def check_precision(device: torch.device, precision: str) -> None:
-    if precision not in PRECISIONS:
-        raise DeviceError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision not in PRECISIONS and precision != "auto":
+        raise DeviceError(f"precision must be auto or one of {', '.join(PRECISIONS)}, not {precision!r}")
     if precision == "fp16" and device.type != "cuda":
         raise DeviceError(f"precision: fp16 needs a CUDA GPU (it runs on {device}); use bf16 or fp32 there")
 
 
 def autocast(device: torch.device, precision: str):
-    """The autocast context of ``precision`` (a no-op for fp32)."""
-    check_precision(device, precision)
+    """The autocast context of ``precision`` (``auto`` resolved; a no-op for fp32)."""
+    precision = resolve_precision(device, precision)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
@@ -59,7 +96,7 @@ def attention_kernel(device: torch.device):
 
 def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
     """Loss scaling against fp16 gradient underflow; disabled (every call a pass-through) for fp32 and bf16."""
-    check_precision(device, precision)
+    precision = resolve_precision(device, precision)
     return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
 

@@ -14,7 +14,7 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from tqdm import tqdm
 
-from domainstudio.devices import autocast, check_precision, resolve_device
+from domainstudio.devices import autocast, resolve_device, resolve_precision
 from domainstudio.models.source import image_size
 
 
@@ -25,7 +25,7 @@ class SampleConfig:
     eta: float = 0.0
     batch_size: int = 250
     source_above_t: int | None = None
-    precision: str = "fp32"
+    precision: str = "auto"
     seed: int = 0
     device: str = "auto"
 
@@ -41,7 +41,7 @@ def ddim_sample(unet: UNet2DModel, train_scheduler: DDPMScheduler, cfg: SampleCo
     if cfg.source_above_t is not None and source is None:
         raise ValueError("sample.source_above_t needs the source model")
     device = resolve_device(cfg.device)
-    check_precision(device, cfg.precision)  # before any compute
+    precision = resolve_precision(device, cfg.precision)  # before any compute
     unet = unet.to(device).eval()
     source = source.to(device).eval() if cfg.source_above_t is not None else None
     ddim = DDIMScheduler.from_config(train_scheduler.config)
@@ -54,7 +54,7 @@ def ddim_sample(unet: UNet2DModel, train_scheduler: DDPMScheduler, cfg: SampleCo
         x = noise[start:start + cfg.batch_size].to(device)
         for t in ddim.timesteps:
             model = source if source is not None and t >= cfg.source_above_t else unet
-            with autocast(device, cfg.precision):
+            with autocast(device, precision):
                 eps = model(x, t).sample
             x = ddim.step(eps.float(), t, x, eta=cfg.eta, generator=step_generator).prev_sample
         out.append(((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())

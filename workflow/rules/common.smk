@@ -1,10 +1,11 @@
 # Configuration checks and the helpers the rules use. No rule logic lives anywhere else.
 import json
+import os
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from domainstudio.config import METHOD_FAMILIES, ConfigError, check_config, embedded_domains
+from domainstudio.config import METHOD_FAMILIES, PAPER_SETTINGS_METHODS, ConfigError, check_config, embedded_domains
 
 validate(config, schema="../schemas/params.schema.yaml")
 try:
@@ -37,6 +38,7 @@ wildcard_constraints:
     shots=r"\d+",
     method="[A-Za-z0-9_-]+",
     seed=r"\d+",
+    resolution=r"\d+",
     fid_backbone="embedded|inception",
     table="table1|table2|table3_ablation|table4_shots",
 
@@ -99,13 +101,36 @@ def report_figures():
     return [f"results/figures/{WORLD}_{n}.png" for n in names]
 
 
+def source_release_input(wildcards):
+    """A local source model folder (a release) is an input, so that replacing it reruns what depends on it; a hub id is not a file."""
+    path = config["source"].get("pretrained")
+    return [path] if path and os.path.isdir(path) else []
+
+
+def source_snapshot_args(wildcards):
+    """The trainer's (EMA) weights every source.quality.snapshot_every steps, for the release's quality curve."""
+    every = config["source"].get("quality", {}).get("snapshot_every", 0)
+    return f"--snapshot-dir {source_snapshot_dir(wildcards)} --snapshot-every {every}" if every else ""
+
+
+def source_snapshot_dir(wildcards):
+    return f"checkpoints/{wildcards.world}/source_snapshots"
+
+
+def release_command(wildcards, output):
+    """The command a release's manifest records as the one that regenerates it (workflow/rules/release.smk)."""
+    return f"snakemake --cores all --configfile config/release.yaml {output}"
+
+
 def source_config_json():
     return json.dumps({k: config["source"][k] for k in ("unet", "scheduler", "train") if k in config["source"]})
 
 
 def adapt_config_json(wildcards):
+    """The training settings, and the weights and options of the method: adapt.paper's for the paper-settings row."""
     train = {**config["adapt"]["train"], "seed": int(wildcards.seed)}
-    return json.dumps({"train": train, "weights": config["adapt"]["weights"], "options": config["adapt"].get("options", {})})
+    terms = config["adapt"]["paper"] if wildcards.method in PAPER_SETTINGS_METHODS else config["adapt"]
+    return json.dumps({"train": train, "weights": terms["weights"], "options": terms.get("options", {})})
 
 
 def sample_config_json(wildcards):
@@ -120,6 +145,9 @@ def source_sample_config_json(wildcards):
 def method_family(wildcards):
     """The method's family (ddpm or gan), recorded in every metric file and table row."""
     return METHOD_FAMILIES[wildcards.method]
+
+
+EMBEDDED_BACKBONE_RELEASE = config["evaluate"].get("embedded_backbone")
 
 
 def lpips_backbone_input(wildcards):
@@ -142,9 +170,7 @@ def lpips_backbone_args(wildcards, input):
     return args
 
 
-# -- text-to-image (issue 7; rules in t2i.smk) ------------------------------------------------------------------
-import os
-
+# -- text-to-image (rules in t2i.smk) ------------------------------------------------------------------------------
 from domainstudio.t2i.config import check_t2i_config
 
 try:

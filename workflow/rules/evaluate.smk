@@ -1,27 +1,47 @@
-# Evaluation (DESIGN §3): the embedded metric backbone, Intra-LPIPS (CDC's protocol) with the near-copy fraction,
+# Evaluation: the embedded metric backbone (released, or trained here), Intra-LPIPS (CDC's protocol) with the near-copy fraction,
 # FID/KID against cached reference statistics, and ground-truth factor diversity (embedded worlds).
 
 
-rule train_backbone:
-    input:
-        source="data/{world}/source",
-        references=lambda w: [f"data/{w.world}/{d}/reference" for d in embedded_domains(w.world)],
-    output:
-        directory("models/{world}/metric_backbone"),
-    params:
-        cfg=json.dumps(config["evaluate"].get("backbone_train", {})),
-        resolution=RESOLUTION,
-    threads: TRAINING_THREADS
-    resources:
-        mem_mb=8000,
-        runtime=60,
-    log:
-        "logs/train_backbone/{world}.log",
-    benchmark:
-        "logs/benchmarks/train_backbone/{world}.tsv",
-    shell:
-        "domainstudio train-backbone --world {wildcards.world} --data-root data/{wildcards.world} "
-        "--resolution {params.resolution} --config-json {params.cfg:q} --threads {threads} --out {output} > {log} 2>&1"
+if EMBEDDED_BACKBONE_RELEASE:
+
+    localrules:
+        import_backbone,
+
+    rule import_backbone:
+        """The released embedded metric backbone (evaluate.embedded_backbone), checked against its manifest."""
+        input:
+            EMBEDDED_BACKBONE_RELEASE,
+        output:
+            directory("models/{world}/metric_backbone"),
+        params:
+            resolution=RESOLUTION,
+        log:
+            "logs/import_backbone/{world}.log",
+        shell:
+            "domainstudio import-backbone --release {input} --out {output} --resolution {params.resolution} > {log} 2>&1"
+
+else:
+
+    rule train_backbone:
+        input:
+            source="data/{world}/source",
+            references=lambda w: [f"data/{w.world}/{d}/reference" for d in embedded_domains(w.world)],
+        output:
+            directory("models/{world}/metric_backbone"),
+        params:
+            cfg=json.dumps(config["evaluate"].get("backbone_train", {})),
+            resolution=RESOLUTION,
+        threads: TRAINING_THREADS
+        resources:
+            mem_mb=8000,
+            runtime=60,
+        log:
+            "logs/train_backbone/{world}.log",
+        benchmark:
+            "logs/benchmarks/train_backbone/{world}.tsv",
+        shell:
+            "domainstudio train-backbone --world {wildcards.world} --data-root data/{wildcards.world} "
+            "--resolution {params.resolution} --config-json {params.cfg:q} --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule evaluate:

@@ -1,5 +1,6 @@
-# Source model: pre-trained on the source images, or imported from a hub id / local folder.
-# Both produce the same artifact, a diffusers DDPMPipeline folder.
+# Source model: imported from a release (the default: releases/, docs/releases.md), a local folder or a hub id, or
+# pre-trained here on the source images (config/release.yaml). Both produce the same artifact, a diffusers DDPMPipeline
+# folder; a release is checked against its manifest when it is loaded.
 
 if config["source"]["kind"] == "pretrain":
 
@@ -12,6 +13,7 @@ if config["source"]["kind"] == "pretrain":
             cfg=source_config_json(),
             resolution=RESOLUTION,
             checkpoint="checkpoints/{world}/source.pt",
+            snapshots=source_snapshot_args,
         threads: TRAINING_THREADS
         resources:
             mem_mb=8000,
@@ -22,7 +24,7 @@ if config["source"]["kind"] == "pretrain":
             "logs/benchmarks/pretrain_source/{world}.tsv",
         shell:
             "domainstudio pretrain --images {input} --out {output} --resolution {params.resolution} "
-            "--config-json {params.cfg:q} --checkpoint {params.checkpoint} --threads {threads} > {log} 2>&1"
+            "--config-json {params.cfg:q} --checkpoint {params.checkpoint} {params.snapshots} --threads {threads} > {log} 2>&1"
 
 else:
 
@@ -30,6 +32,8 @@ else:
         import_source,  # on the submitting node: a hub download needs the network compute nodes often lack
 
     rule import_source:
+        input:
+            source_release_input,
         output:
             directory("models/{world}/source"),
         params:

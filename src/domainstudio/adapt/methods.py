@@ -10,7 +10,12 @@ ddpm-ft        none                                             DDPM fine-tuning
 ds-img         l_img                                            DDPM-PA's first form
 ds-img-hf      l_img, l_hf                                      DomainStudio ablation
 domainstudio   l_img, l_hf, l_hfmse                             DomainStudio (full)
+domainstudio-  l_img, l_hf, l_hfmse with ``adapt.paper``'s       DomainStudio as published
+paper          weights and options
 =============  ===============================================  =========================
+
+``domainstudio`` uses the tuned ``adapt.weights`` and ``adapt.options``; ``domainstudio-paper`` the paper's settings
+(``adapt.paper``: pairwise terms at every timestep, weights in the paper's ranges), so a table shows what tuning changed.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ DIFFUSION_METHODS: dict[str, tuple[str, ...]] = {
     "ds-img": ("l_img",),
     "ds-img-hf": ("l_img", "l_hf"),
     "domainstudio": ("l_img", "l_hf", "l_hfmse"),
+    "domainstudio-paper": ("l_img", "l_hf", "l_hfmse"),
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
 from domainstudio.atomic import atomic_file
-from domainstudio.devices import attention_kernel, autocast, check_precision, grad_scaler, resolve_device, scaled_step  # noqa: F401 (re-exported)
+from domainstudio.devices import attention_kernel, autocast, grad_scaler, resolve_device, resolve_precision, scaled_step  # noqa: F401 (re-exported)
 from domainstudio.train_log import write_train_log
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ class TrainConfig:
     ema_decay: float = 0.999  # 0 disables EMA (the final raw weights are saved)
     grad_clip: float = 1.0
     hflip: bool = True
-    precision: str = "fp32"  # fp32 | bf16 (autocast; on CPU too) | fp16 (autocast + GradScaler; CUDA only)
+    precision: str = "auto"  # auto (bf16 where native, else fp32) | fp32 | bf16 (autocast) | fp16 (+ GradScaler; CUDA only)
     checkpoint_every: int = 500
     log_every: int = 50
     seed: int = 0
@@ -53,14 +54,19 @@ def _batch(images: torch.Tensor, cfg: TrainConfig, generator: torch.Generator) -
     return x0
 
 
-def train(unet, images: np.ndarray, objective, cfg: TrainConfig, checkpoint: str | Path, fingerprint: str, log_csv: str | Path | None = None):
+def train(unet, images: np.ndarray, objective, cfg: TrainConfig, checkpoint: str | Path, fingerprint: str, log_csv: str | Path | None = None,
+          snapshot_dir: str | Path | None = None, snapshot_every: int = 0):
     """Train ``unet`` on uint8 images (N x H x W x 3) with ``objective``; return the final (EMA) UNet.
 
     ``checkpoint`` is a file that survives a killed run; it is reused only when its ``fingerprint``
-    (the caller's digest of config, data and source model) matches.
+    (the caller's digest of config, data and source model, without the number of steps) matches and it is not
+    past ``cfg.steps``: the learning rate is constant after warm-up, so a run of N steps is the first N steps of a
+    longer one, and a finished training can be continued by raising ``steps``. Every ``snapshot_every`` steps the
+    (EMA) weights are saved as a diffusers UNet folder ``snapshot_dir/step<N>`` (a quality curve is measured on them).
     """
     device = resolve_device(cfg.device)
-    check_precision(device, cfg.precision)  # before any compute
+    precision = resolve_precision(device, cfg.precision)  # before any compute
+    log.info("training on %s in %s (precision: %s)", device, precision, cfg.precision)
     checkpoint = Path(checkpoint)
     unet.to(device).train()
     data = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
@@ -69,13 +75,13 @@ def train(unet, images: np.ndarray, objective, cfg: TrainConfig, checkpoint: str
     warmup = max(cfg.warmup_steps, 1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
     ema = EMAModel(unet.parameters(), decay=cfg.ema_decay) if cfg.ema_decay > 0 else None
-    scaler = grad_scaler(device, cfg.precision)
+    scaler = grad_scaler(device, precision)
     generator = torch.Generator().manual_seed(cfg.seed)
-    step, rows = 0, []
+    step, rows, elapsed = 0, [], 0.0  # elapsed: training seconds, summed over resumed runs
 
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if state.get("fingerprint") == fingerprint:
+        if state.get("fingerprint") == fingerprint and state["step"] <= cfg.steps:
             unet.load_state_dict(state["unet"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["lr_scheduler"])
@@ -84,21 +90,29 @@ def train(unet, images: np.ndarray, objective, cfg: TrainConfig, checkpoint: str
             generator.set_state(state["generator"])
             if state.get("scaler"):
                 scaler.load_state_dict(state["scaler"])
-            step, rows = state["step"], state["log"]
+            step, rows, elapsed = state["step"], state["log"], state.get("elapsed", 0.0)
             log.warning("resuming from %s at step %d", checkpoint, step)
         else:
-            log.warning("ignoring checkpoint %s: it belongs to another configuration", checkpoint)
+            log.warning("ignoring checkpoint %s: it belongs to another configuration or is past %d steps", checkpoint, cfg.steps)
 
     def save_checkpoint():
         with atomic_file(checkpoint) as tmp:
             torch.save({"fingerprint": fingerprint, "step": step, "unet": unet.state_dict(), "optimizer": optimizer.state_dict(),
                         "lr_scheduler": scheduler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
-                        "generator": generator.get_state(), "scaler": scaler.state_dict(), "log": rows, "config": asdict(cfg)}, tmp)
+                        "generator": generator.get_state(), "scaler": scaler.state_dict(), "log": rows, "elapsed": elapsed,
+                        "config": asdict(cfg)}, tmp)
+
+    def weights():
+        model = copy.deepcopy(unet).eval()
+        if ema is not None:
+            ema.copy_to(model.parameters())
+        return model
 
     bar = tqdm(total=cfg.steps, initial=step, desc="train", mininterval=2.0)
+    started = time.perf_counter() - elapsed
     while step < cfg.steps:
         x0 = _batch(data, cfg, generator).to(device)
-        with attention_kernel(device), autocast(device, cfg.precision):
+        with attention_kernel(device), autocast(device, precision):
             loss, terms = objective(unet, x0, generator)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {step}: {terms}")
@@ -107,17 +121,18 @@ def train(unet, images: np.ndarray, objective, cfg: TrainConfig, checkpoint: str
         if ema is not None:
             ema.step(unet.parameters())
         step += 1
+        elapsed = time.perf_counter() - started
         if step % cfg.log_every == 0 or step == cfg.steps:
-            rows.append({"step": step, "loss": loss.item(), "grad_norm": float(grad_norm), **terms})
+            rows.append({"step": step, "elapsed_s": round(elapsed, 2), "loss": loss.item(), "grad_norm": float(grad_norm), **terms})
             bar.set_postfix(loss=f"{loss.item():.4f}")
         bar.update(1)
+        if snapshot_dir is not None and snapshot_every > 0 and step % snapshot_every == 0:
+            weights().save_pretrained(Path(snapshot_dir) / f"step{step}")
         if cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0 and step < cfg.steps:
             save_checkpoint()
     bar.close()
 
-    final = copy.deepcopy(unet).eval()
-    if ema is not None:
-        ema.copy_to(final.parameters())
+    final = weights()
     if log_csv is not None:
         write_train_log(rows, log_csv)
     return final.cpu()

@@ -196,10 +196,15 @@ class EmbeddedBackbone:
     def load(cls, folder: str | Path, resize: int | None = None) -> "EmbeddedBackbone":
         from safetensors.torch import load_file
 
+        from domainstudio.release import is_release, verify_release
+
         folder = Path(folder)
         missing = [f for f in ("backbone.json", "backbone.safetensors") if not (folder / f).exists()]
         if missing:
-            raise FileNotFoundError(f"embedded metric backbone {folder} lacks {missing}; the train_backbone rule writes it")
+            raise FileNotFoundError(f"embedded metric backbone {folder} lacks {missing}; the train_backbone rule writes it "
+                                    f"(or evaluate.embedded_backbone names a release folder)")
+        if is_release(folder):
+            verify_release(folder)
         meta = json.loads((folder / "backbone.json").read_text())
         coder = FactorCoder.from_state(meta["coder"])
         net = MetricNet(len(meta["report"]["domains"]), {n: coder.n_classes(n) for n in coder.levels})

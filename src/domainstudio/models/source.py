@@ -1,4 +1,4 @@
-"""The source DDPM as a diffusers folder: build, save, and load from a local folder or a hub id (DESIGN §4).
+"""The source DDPM as a diffusers folder: build, save, and load from a local folder, a release or a hub id.
 
 Both ways of getting a source model (pre-training on the source PNGs, or loading a released checkpoint such
 as ``google/ddpm-ema-celebahq-256``) end in the same artifact: a ``DDPMPipeline.save_pretrained`` folder
@@ -53,10 +53,12 @@ def save_source(unet: UNet2DModel, scheduler: DDPMScheduler, out: str | Path) ->
 def load_source(name: str | Path) -> tuple[UNet2DModel, DDPMScheduler]:
     """Load a diffusers DDPM from a local folder or a Hugging Face hub id (cache or network).
 
-    Raises SourceModelError naming what to provide when neither works; never substitutes another model.
+    Raises SourceModelError naming what to provide when neither works; never substitutes another model. A released
+    folder (one with a manifest.json, domainstudio/release.py) is checked against its manifest first.
     """
     path = Path(name)
     if path.exists():
+        _check_release(path)
         if not (path / "unet" / "config.json").exists() and not (path / "config.json").exists():
             raise SourceModelError(
                 f"{path} is not a diffusers DDPM folder: expected {path}/unet/config.json (a DDPMPipeline.save_pretrained "
@@ -84,6 +86,16 @@ def load_source(name: str | Path) -> tuple[UNet2DModel, DDPMScheduler]:
         raise SourceModelError(f"{name}: expected a DDPMPipeline of a UNet2DModel and a DDPMScheduler, got "
                                f"{type(pipe.unet).__name__} and {type(pipe.scheduler).__name__}")
     return _usable(pipe.unet, pipe.scheduler, str(name))
+
+
+def _check_release(path: Path) -> None:
+    from domainstudio.release import ReleaseError, is_release, verify_release
+
+    if is_release(path):
+        try:
+            verify_release(path)
+        except ReleaseError as err:
+            raise SourceModelError(str(err)) from err
 
 
 def _usable(unet: UNet2DModel, scheduler: DDPMScheduler, name: str) -> tuple[UNet2DModel, DDPMScheduler]:

@@ -130,3 +130,18 @@ def metric_bars(table: "pd.DataFrame", metric: str, err: str | None, out: str | 
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     _save(fig, out)
+
+
+def quality_curve(rows: list[dict], out: str | Path, label: str = "source model") -> None:
+    """FID against fresh source images over training steps, with the floor of two disjoint fresh sets."""
+    plt = _plt()
+    steps = [r["step"] for r in rows]
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    ax.plot(steps, [r["fid"] for r in rows], "o-", label=label)
+    ax.axhline(rows[0]["floor"], color="grey", ls="--", label="floor (fresh vs fresh)")
+    ax.set_yscale("log")
+    ax.set_xlabel("training steps")
+    ax.set_ylabel(f"FID vs {rows[0]['samples']} fresh source images")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    _save(fig, out)

@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from domainstudio.adapt.objectives import DomainStudioWeights
-from domainstudio.devices import autocast, check_precision, grad_scaler, resolve_device, scaled_step
+from domainstudio.devices import autocast, grad_scaler, resolve_device, resolve_precision, scaled_step
 from domainstudio.train_log import write_train_log
 from domainstudio.t2i.objective import DreamBoothDomainStudio, T2IBatch, T2IOptions
 from domainstudio.t2i.pipeline import encode_prompt
@@ -33,7 +33,7 @@ class T2ITrainConfig:
     lr: float = 5e-6
     weight_decay: float = 1e-2
     grad_clip: float = 1.0
-    precision: str = "fp32"  # fp32 | bf16 (autocast) | fp16 (autocast + GradScaler; CUDA only)
+    precision: str = "auto"  # auto (bf16 where native, else fp32) | fp32 | bf16 (autocast) | fp16 (+ GradScaler; CUDA only)
     gradient_checkpointing: bool = False
     log_every: int = 10
     seed: int = 0
@@ -64,7 +64,7 @@ def train_t2i(pipe, instance_images: np.ndarray, class_images: np.ndarray, insta
               weights: DomainStudioWeights, options: T2IOptions, cfg: T2ITrainConfig, log_csv=None):
     """Adapt ``pipe.unet`` (left untouched: it is the frozen source) and return the adapted UNet on the CPU."""
     device = resolve_device(cfg.device)
-    check_precision(device, cfg.precision)  # before any compute
+    precision = resolve_precision(device, cfg.precision)  # before any compute
     torch.manual_seed(cfg.seed)
     vae, text_encoder = pipe.vae.to(device).eval(), pipe.text_encoder.to(device).eval()
     vae.requires_grad_(False)
@@ -80,7 +80,7 @@ def train_t2i(pipe, instance_images: np.ndarray, class_images: np.ndarray, insta
     x_ins_all = to_pixels(instance_images).to(device)
     c_ins, c_cls = encode_prompt(pipe, instance_prompt, device), encode_prompt(pipe, class_prompt, device)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scaler = grad_scaler(device, cfg.precision)  # fp16: loss scaling against gradient underflow; else pass-through
+    scaler = grad_scaler(device, precision)  # fp16: loss scaling against gradient underflow; else pass-through
     generator = torch.Generator().manual_seed(cfg.seed)
     rows = []
     for step in tqdm(range(1, cfg.steps + 1), desc="t2i-adapt", mininterval=2.0):
@@ -89,7 +89,7 @@ def train_t2i(pipe, instance_images: np.ndarray, class_images: np.ndarray, insta
         z_ins = (ins_mean[i] + ins_std[i] * torch.randn(ins_mean[i].shape, generator=generator).to(device)) * scale
         z_cls = (cls_mean[j] + cls_std[j] * torch.randn(cls_mean[j].shape, generator=generator).to(device)) * scale
         batch = T2IBatch(z_ins=z_ins, z_cls=z_cls, x_ins=x_ins_all[i], c_ins=c_ins, c_cls=c_cls)
-        with autocast(device, cfg.precision):
+        with autocast(device, precision):
             loss, terms = objective(unet, batch, generator)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {step}: {terms}")

@@ -1,0 +1,113 @@
+"""How well a source model draws its source domain: FID of its samples against freshly rendered source images.
+
+The fresh images are split ``fresh`` of the embedded world's source domain, which no training set uses, so the FID
+does not reward memorising the training images. The floor of the measurement is the FID between two disjoint fresh
+sets of the same size (what a perfect model would score with this many samples). Features: the embedded metric
+backbone's FID features (metrics/embedded_backbone.py), the yardstick of every embedded-world FID.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from domainstudio.metrics.fid import fid, statistics
+
+log = logging.getLogger(__name__)
+
+FRESH_SPLIT = "fresh"
+
+
+@dataclass
+class SourceQualityConfig:
+    samples: int = 2000  # generated samples, and fresh source images, per measurement
+    ddim_steps: int = 20
+    batch_size: int = 125
+    seed: int = 0  # sampling seed (the initial noise of sample i depends on it and i only)
+
+
+def fresh_source_images(world: str, count: int, resolution: int, seed: int, offset: int = 0) -> np.ndarray:
+    """Images ``offset .. offset + count - 1`` of the world's source domain, split ``fresh`` (uint8 N x H x W x 3)."""
+    from domainstudio.data.world import world_module
+
+    module = world_module(world)
+    return np.stack([np.asarray(module.render(module.SOURCE, FRESH_SPLIT, i, resolution, seed)[0])
+                     for i in range(offset, offset + count)])
+
+
+class SourceQuality:
+    """FID against ``count`` fresh source images, with the floor of two disjoint fresh sets."""
+
+    def __init__(self, features, world: str, resolution: int, data_seed: int, count: int):
+        self.features = features
+        reference = features(fresh_source_images(world, count, resolution, data_seed))
+        self.mu, self.sigma = statistics(reference)
+        self.floor = fid(features(fresh_source_images(world, count, resolution, data_seed, offset=count)), self.mu, self.sigma)
+
+    def fid(self, images: np.ndarray) -> float:
+        return fid(self.features(images), self.mu, self.sigma)
+
+
+def sample_source(unet, scheduler, cfg: SourceQualityConfig) -> np.ndarray:
+    """``cfg.samples`` DDIM samples of a source model (uint8 N x H x W x 3)."""
+    from domainstudio.sampling import SampleConfig, ddim_sample
+
+    return ddim_sample(unet, scheduler, SampleConfig(n_samples=cfg.samples, ddim_steps=cfg.ddim_steps,
+                                                     batch_size=cfg.batch_size, seed=cfg.seed))
+
+
+def trained_steps(folder: Path) -> int | None:
+    """The training steps behind a trainer snapshot (``step<N>/``) or a trained model (its train_log.csv's last row)."""
+    if m := re.fullmatch(r"step(\d+)", folder.name):
+        return int(m.group(1))
+    log_csv = folder / "train_log.csv"
+    if log_csv.exists():
+        with open(log_csv, newline="") as fh:
+            return int(list(csv.DictReader(fh))[-1]["step"])
+    return None
+
+
+def load_model_or_snapshot(folder: Path, scheduler_cfg):
+    """A source model folder (DDPMPipeline) or a trainer snapshot (a bare UNet folder; scheduler from its config)."""
+    from diffusers import UNet2DModel
+
+    from domainstudio.models.source import build_scheduler, load_source
+
+    if (folder / "unet").is_dir():
+        return load_source(folder)
+    return UNet2DModel.from_pretrained(folder), build_scheduler(scheduler_cfg)
+
+
+def quality_curve(folders: list[Path], backbone_dir: str | Path, world: str, resolution: int, data_seed: int,
+                  cfg: SourceQualityConfig, scheduler_cfg, grids: str | Path | None = None) -> tuple[list[dict], np.ndarray]:
+    """One row (model, step, fid, floor) per model folder, in order of steps; also the last model's samples.
+    With ``grids``, a 64-sample grid per model is saved there as ``<folder name>.png``."""
+    from domainstudio.data.images import image_grid
+    from domainstudio.metrics.embedded_backbone import EmbeddedBackbone
+
+    quality = SourceQuality(EmbeddedBackbone.load(backbone_dir).fid_features, world, resolution, data_seed, cfg.samples)
+    log.info("FID floor (two disjoint sets of %d fresh source images): %.3f", cfg.samples, quality.floor)
+    rows, images = [], None
+    for folder in sorted(folders, key=lambda f: (trained_steps(f) or 0, str(f))):
+        unet, scheduler = load_model_or_snapshot(folder, scheduler_cfg)
+        images = sample_source(unet, scheduler, cfg)
+        rows.append({"model": str(folder), "step": trained_steps(folder), "fid": round(quality.fid(images), 4),
+                     "floor": round(quality.floor, 4), "samples": cfg.samples, "ddim_steps": cfg.ddim_steps})
+        log.info("%s: FID %.3f", folder, rows[-1]["fid"])
+        if grids is not None:
+            Path(grids).mkdir(parents=True, exist_ok=True)
+            image_grid(images[:64], columns=8, scale=2).save(Path(grids) / f"{folder.name}.png")
+    return rows, images
+
+
+def write_curve(rows: list[dict], out: str | Path) -> None:
+    from domainstudio.atomic import atomic_file
+
+    with atomic_file(out) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)

@@ -1,0 +1,169 @@
+"""Released artifacts: a model folder shipped in the repository with a manifest, the embedded world's hub checkpoint.
+
+A release is a folder (a diffusers DDPMPipeline, the metric backbone, ...) plus ``manifest.json``: what it is, the
+command and parameters that regenerate it, the commit and machine that trained it, its training steps and time, its
+quality figures, and the sha256 and size of every other file in the folder. :func:`verify_release` checks the files
+against the manifest before a workflow uses a release, so a replaced or truncated weight file stops the run instead
+of silently changing every number downstream.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+from pathlib import Path
+
+MANIFEST = "manifest.json"
+NOT_RELEASED = {MANIFEST, ".snakemake_timestamp"}  # Snakemake's marker in every directory output changes with each run
+
+
+class ReleaseError(ValueError):
+    """A release folder whose files do not match its manifest; the message names the files."""
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_records(folder: str | Path) -> dict[str, dict]:
+    """``{relative path: {"sha256", "bytes"}}`` of every file in ``folder`` but the manifest (and Snakemake's marker)."""
+    folder = Path(folder)
+    return {f.relative_to(folder).as_posix(): {"sha256": sha256_of(f), "bytes": f.stat().st_size}
+            for f in sorted(folder.rglob("*")) if f.is_file() and f.name not in NOT_RELEASED}
+
+
+def write_manifest(folder: str | Path, record: dict) -> dict:
+    """Write ``record`` plus the checksums of the folder's files as ``folder/manifest.json``; return it."""
+    manifest = {**record, "files": file_records(folder)}
+    manifest["total_bytes"] = sum(f["bytes"] for f in manifest["files"].values())
+    (Path(folder) / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def verify_release(folder: str | Path) -> dict:
+    """The manifest of ``folder`` after checking every file against it; ReleaseError names what differs."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.exists():
+        raise ReleaseError(f"{path} not found: {folder} is not a release folder")
+    manifest = json.loads(path.read_text())
+    expected, actual = manifest.get("files", {}), file_records(folder)
+    problems = [f"{folder / name}: missing" for name in sorted(set(expected) - set(actual))]
+    problems += [f"{folder / name}: not in the manifest" for name in sorted(set(actual) - set(expected))]
+    problems += [f"{folder / name}: sha256 {actual[name]['sha256'][:12]}... differs from the manifest's {expected[name]['sha256'][:12]}..."
+                 for name in sorted(set(expected) & set(actual)) if actual[name]["sha256"] != expected[name]["sha256"]]
+    if problems:
+        raise ReleaseError(f"release {folder} does not match {path}:\n  " + "\n  ".join(problems)
+                           + f"\nRestore the files (git checkout -- {folder}) or regenerate the release with: "
+                           + manifest.get("command", "the command in the manifest"))
+    return manifest
+
+
+def is_release(folder: str | Path) -> bool:
+    return (Path(folder) / MANIFEST).exists()
+
+
+def git_commit(cwd: str | Path = ".") -> str:
+    """The checkout's commit, with ``-dirty`` when tracked files differ from it; ``unknown`` outside git."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+def machine() -> dict:
+    """What trained it: CPU model, core count, and the torch build."""
+    import os
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def _copy(src: Path, dst: Path) -> None:
+    import shutil
+
+    if src.is_dir():
+        shutil.copytree(src, dst)
+    else:
+        shutil.copy2(src, dst)
+
+
+def _train_log(folder: Path) -> list[dict]:
+    import csv
+
+    with open(folder / "train_log.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def release_source(model: Path, out: Path, backbone: Path, snapshots: Path | None, world: str, resolution: int, data_seed: int,
+                   quality_cfg, scheduler_cfg, command: str, params: dict) -> dict:
+    """Release a trained source DDPM (the pretrain_source rule's folder) as ``out``: the diffusers folder, its training
+    log, its quality curve over the trainer's snapshots (FID against fresh source images, metrics/source_quality.py),
+    a 64-sample grid and the manifest."""
+    from domainstudio.atomic import atomic_dir
+    from domainstudio.data.images import image_grid
+    from domainstudio.metrics.source_quality import quality_curve, trained_steps, write_curve
+    from domainstudio.models.source import count_parameters, load_source
+    from domainstudio.report.figures import quality_curve as curve_figure
+
+    steps = trained_steps(model)
+    log_rows = _train_log(model)
+    folders = [f for f in sorted(snapshots.glob("step*")) if (trained_steps(f) or 0) < steps] if snapshots else []
+    with atomic_dir(out) as tmp:
+        for name in ("model_index.json", "unet", "scheduler", "train_log.csv"):
+            _copy(model / name, tmp / name)
+        rows, images = quality_curve([*folders, model], backbone, world, resolution, data_seed, quality_cfg, scheduler_cfg)
+        rows[-1]["model"] = "release"
+        write_curve(rows, tmp / "quality_curve.csv")
+        curve_figure(rows, tmp / "quality_curve.png")
+        image_grid(images[:64], columns=8, scale=2).save(tmp / "samples.png")
+        unet, _ = load_source(tmp)
+        record = {
+            "name": out.name, "kind": "source DDPM (diffusers DDPMPipeline)", "world": world, "resolution": resolution,
+            "parameters": count_parameters(unet), "command": command, "params": params, "commit": git_commit(),
+            "machine": machine(), "steps": steps, "training_seconds": float(log_rows[-1].get("elapsed_s") or "nan"),
+            "quality": {"fid": rows[-1]["fid"], "floor": rows[-1]["floor"], "samples": quality_cfg.samples,
+                        "ddim_steps": quality_cfg.ddim_steps, "reference": f"{quality_cfg.samples} fresh source images (split 'fresh')",
+                        "backbone": str(backbone), "backbone_sha256": sha256_of(Path(backbone) / "backbone.safetensors")},
+        }
+        return write_manifest(tmp, record)
+
+
+def release_backbone(backbone: Path, out: Path, command: str, params: dict) -> dict:
+    """Release the embedded metric backbone (the train_backbone rule's folder) as ``out`` with its sanity numbers."""
+    from domainstudio.atomic import atomic_dir
+
+    meta = json.loads((backbone / "backbone.json").read_text())
+    sanity, report = meta["sanity"], meta["report"]
+    with atomic_dir(out) as tmp:
+        for name in ("backbone.json", "backbone.safetensors"):
+            _copy(backbone / name, tmp / name)
+        record = {
+            "name": out.name, "kind": "embedded metric backbone", "world": meta["world"], "resolution": meta["resolution"],
+            "command": command, "params": params, "commit": git_commit(), "machine": machine(),
+            "steps": meta["train"]["steps"], "training_seconds": meta.get("train_seconds"),
+            "quality": {
+                "held_out_domain_accuracy": report["domain_accuracy"],
+                "lpips_noise_sigmas": sanity["noise_sigmas"],
+                "lpips_to_noised_copy": {d: v["noised"] for d, v in sanity["domains"].items()},
+                "lpips_to_other_identities": {d: v["other_identities"] for d, v in sanity["domains"].items()},
+                "fid_within_domain": sanity["fid_within"], "fid_between_domains": sanity["fid_between"],
+            },
+        }
+        return write_manifest(tmp, record)
