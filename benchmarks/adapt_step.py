@@ -1,14 +1,18 @@
 """Cost of one DomainStudio training step over one DDPM-FT step: same UNet, same batch, side by side.
 
     python benchmarks/adapt_step.py [--model models/faces/source] [--batch 10] [--repeats 20] [--precision bf16]
+    python benchmarks/adapt_step.py --against-unet '{"block_out_channels": [32, 64, 64]}'
 
 Without --model it builds the default UNet of params.yaml with random weights (the cost does not depend on them).
 Steps of the two methods are interleaved so that machine noise hits both alike; the ratio of medians is printed.
+``--against-unet`` (a source.unet block as JSON, over params.yaml's) adds that UNet's DomainStudio step to the same
+interleaved loop and prints the cost of the model's DomainStudio step relative to it (the size budget of a source model).
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import statistics
 import time
 
@@ -24,6 +28,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model"); p.add_argument("--batch", type=int, default=10); p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--precision", default="bf16"); p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--against-unet", help="a source.unet block as JSON: also time its DomainStudio step, print the ratio")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     params = yaml.safe_load(open("params.yaml"))
@@ -37,10 +42,15 @@ def main():
     res = unet.config.sample_size
     x0 = torch.rand(a.batch, 3, res, res) * 2 - 1
     methods = {}
-    for name in ("ddpm-ft", "domainstudio"):
-        model = copy.deepcopy(unet).train()
-        w = method_weights(name, weights)
-        objective = build_objective(w, unet, sched, a.batch, params["adapt"].get("options"))
+    cases = [("ddpm-ft", "ddpm-ft", unet), ("domainstudio", "domainstudio", unet)]
+    if a.against_unet:
+        torch.manual_seed(0)
+        other = build_unet(UNetConfig(**{**params["source"]["unet"], **json.loads(a.against_unet)}), res)
+        cases.append(("domainstudio (against)", "domainstudio", other))
+    for name, method, model_unet in cases:
+        model = copy.deepcopy(model_unet).train()
+        w = method_weights(method, weights)
+        objective = build_objective(w, model_unet, sched, a.batch, params["adapt"].get("options"))
         methods[name] = (model, objective, torch.optim.AdamW(model.parameters(), 1e-5), torch.Generator().manual_seed(0))
     times = {name: [] for name in methods}
     device = torch.device("cpu")
@@ -58,6 +68,10 @@ def main():
     for name, m in med.items():
         print(f"  {name:13s} median step {m*1000:7.1f} ms")
     print(f"ratio domainstudio / ddpm-ft: {med['domainstudio'] / med['ddpm-ft']:.2f}x")
+    if a.against_unet:
+        other = methods["domainstudio (against)"][0]
+        print(f"against UNet {sum(p.numel() for p in other.parameters()) / 1e6:.2f} M params {a.against_unet}: "
+              f"domainstudio step {med['domainstudio'] / med['domainstudio (against)']:.2f}x its")
 
 
 if __name__ == "__main__":

@@ -41,11 +41,26 @@ OPTIONS = tuple(f.name for f in dataclasses.fields(DomainStudioOptions))
 TRAIN = tuple(f.name for f in dataclasses.fields(TrainConfig))
 
 
+STRING_KEYS = ("method", "kl_direction", "hfmse_weighting", "haar", "pairwise_reduction")  # "none" is a value of these
+
+
+def _value(key: str, text: str):
+    """Strings for STRING_KEYS; otherwise null/none -> None, then an integer or a number."""
+    if key in STRING_KEYS:
+        return text
+    if text.lower() in ("none", "null"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
 def parse_setting(tokens: list[str]) -> tuple[str, dict]:
     name, values = tokens[0], {}
     for kv in tokens[1:]:
         key, value = kv.split("=", 1)
-        values[key] = value if key in ("method", "kl_direction", "hfmse_weighting") else (None if value == "none" else float(value))
+        values[key] = _value(key, value)
     return name, values
 
 

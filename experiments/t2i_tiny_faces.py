@@ -98,7 +98,12 @@ def main() -> None:
     sample_cfg = T2ISampleConfig(prompts=[t2i["instance_prompt"]], n_per_prompt=a.n, steps=25, guidance_scale=a.guidance, batch_size=100)
     classes, _ = generate(load_t2i_pipeline(model), T2ISampleConfig(**{**sample_cfg.__dict__, "prompts": [t2i["class_prompt"]],
                                                                      "n_per_prompt": a.class_images, "seed": 1000}), 32)
-    embedding = LpipsEmbedding(ev["backbone"], resize=ev["resize"])
+    if ev["backbone"] == "embedded":  # the released metric backbone of params.yaml
+        from domainstudio.metrics.embedded_backbone import EmbeddedBackbone
+
+        embedding = EmbeddedBackbone.load(ev["embedded_backbone"], ev["resize"])
+    else:
+        embedding = LpipsEmbedding(ev["backbone"], resize=ev["resize"])
     e_train = embedding(train_images)
     rows, grids = [], {"training images": train_images, "class images (source, 'a face')": classes[:a.shots]}
     weights = {"dreambooth": DomainStudioWeights(), "domainstudio-t2i": DomainStudioWeights(**t2i["weights"])}

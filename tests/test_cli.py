@@ -24,9 +24,9 @@ def _images(folder, n, size=16):
     return folder
 
 
-def _adapt(source, images, out, tmp_path, method="domainstudio", shots=4, train=None):
+def _adapt(source, images, out, tmp_path, method="domainstudio", shots=4, train=None, options=None):
     cfg = {"train": {"steps": 3, "batch_size": 4, "checkpoint_every": 0, **(train or {})},
-           "weights": {"l_img": 1.0, "l_hf": 0.5, "l_hfmse": 0.05}, "options": {"pairwise_max_t": None}}
+           "weights": {"l_img": 1.0, "l_hf": 0.5, "l_hfmse": 0.05}, "options": {"pairwise_max_t": None, **(options or {})}}
     return main(["adapt", "--source", str(source), "--images", str(images), "--shots", str(shots), "--method", method,
                  "--resolution", "16", "--config-json", json.dumps(cfg), "--checkpoint", str(tmp_path / "c.pt"), "--out", str(out)])
 
@@ -55,7 +55,7 @@ def test_too_few_images_and_batch_of_one(source, tmp_path):
     images = _images(tmp_path / "k", 3)
     with pytest.raises(SystemExit, match="has 3 images but 4 are needed"):
         _adapt(source, images, tmp_path / "a", tmp_path)
-    with pytest.raises(SystemExit, match="batch size of at least 2"):
+    with pytest.raises(SystemExit, match="batch size of at least 3"):
         _adapt(source, images, tmp_path / "b", tmp_path, shots=3, train={"batch_size": 1})
     assert _adapt(source, images, tmp_path / "c", tmp_path, method="ddpm-ft", shots=3, train={"batch_size": 1}) == 0
 
@@ -103,3 +103,19 @@ def test_the_cli_error_handling_does_not_import_diffusers():
              "print('diffusers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", light], check=True, capture_output=True, text=True).stdout.strip()
     assert out == "False"
+
+
+def test_adaptation_records_how_many_samples_entered_the_pairwise_terms(source, tmp_path):
+    """Every step logs pairwise_n; adaptation.json gets the fraction of steps with at least 3 samples in the window."""
+    import pandas as pd
+
+    images = _images(tmp_path / "k", 4)
+    assert _adapt(source, images, tmp_path / "a", tmp_path, train={"steps": 12, "log_every": 1}, options={"pairwise_min_t": 300}) == 0
+    log = pd.read_csv(tmp_path / "a" / "train_log.csv")
+    assert list(log["step"]) == list(range(1, 13)) and log["pairwise_n"].between(0, 4).all()
+    record = json.loads((tmp_path / "a" / "adaptation.json").read_text())
+    assert record["pairwise_active_fraction"] == pytest.approx((log["pairwise_n"] >= 3).mean())
+    assert record["pairwise_mean_samples"] == pytest.approx(log["pairwise_n"].mean()) and record["precision"] in ("bf16", "fp32")
+    # the terms are logged exactly at the steps where at least 3 samples entered
+    assert (log["l_img"].notna() == (log["pairwise_n"] >= 3)).all()
+    assert 0 < record["pairwise_active_fraction"] < 1 and log["pairwise_n"].nunique() > 1  # the t >= 300 window varies

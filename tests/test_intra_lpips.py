@@ -41,7 +41,10 @@ def test_protocol_on_known_clusters():
     assert r.cluster_sizes == [3, 2]
     assert r.cluster_scores == pytest.approx([8 / 3, 16.0])
     assert r.intra_lpips == pytest.approx((8 / 3 + 16) / 2)
-    assert r.std == pytest.approx(np.std([8 / 3, 16.0]))
+    # CDC's feat_cluster.py reports torch's std over clusters, the unbiased one: sqrt(sum (s - mean)^2 / (k - 1))
+    mean = (8 / 3 + 16) / 2
+    assert r.std == pytest.approx((((8 / 3 - mean) ** 2 + (16 - mean) ** 2) / (2 - 1)) ** 0.5)
+    assert r.std == pytest.approx(torch.tensor([8 / 3, 16.0], dtype=torch.float64).std().item())
 
 
 def test_clusters_with_fewer_than_two_members_are_reported_not_scored():

@@ -1,4 +1,4 @@
-"""DomainStudio's terms do what they claim (DESIGN §1)."""
+"""DomainStudio's terms do what they claim."""
 import copy
 
 import numpy as np
@@ -74,9 +74,10 @@ def test_terms_are_float32_inside_autocast(dtype):
     assert low.grad.dtype == dtype and torch.isfinite(low.grad).all()
 
 
-def test_relative_distance_needs_two_samples():
-    with pytest.raises(ValueError, match="at least 2"):
-        relative_distance_loss(torch.randn(1, 4), torch.randn(1, 4))
+def test_relative_distance_needs_three_samples():
+    """With 2 samples the softmax over j != i has one entry: p = 1 for both models and the KL is 0 whatever they are."""
+    with pytest.raises(ValueError, match="at least 3 samples .* the KL is 0"):
+        relative_distance_loss(torch.randn(2, 4), torch.randn(2, 4))
 
 
 def _objective(weights, source, **options):
@@ -170,7 +171,7 @@ def test_methods_switch_terms_and_batch_one_is_an_error():
     with pytest.raises(ValueError, match="unknown diffusion method"):
         method_weights("magic", FULL)
     sched = build_scheduler(SchedulerConfig())
-    with pytest.raises(ValueError, match="batch size of at least 2"):
+    with pytest.raises(ValueError, match="batch size of at least 3"):
         build_objective(method_weights("ds-img", FULL), tiny_unet(), sched, batch_size=1)
     build_objective(method_weights("ddpm-ft", FULL), None, sched, batch_size=1)  # no pairwise term: fine
 

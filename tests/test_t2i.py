@@ -1,4 +1,4 @@
-"""Text-to-image DomainStudio (issue 7) on the offline tiny Stable Diffusion pipeline."""
+"""Text-to-image DomainStudio on the offline tiny Stable Diffusion pipeline."""
 import copy
 import json
 
@@ -149,7 +149,7 @@ def test_class_half_reference_is_the_official_pairing(pipe):
 
 
 def test_objective_refuses_bad_settings(pipe):
-    with pytest.raises(ValueError, match="batch size of at least 2"):
+    with pytest.raises(ValueError, match="batch size of at least 3"):
         DreamBoothDomainStudio(pipe.scheduler, pipe.vae, pipe.unet, DomainStudioWeights(1.0, 0, 0), batch_size=1)
     with pytest.raises(ValueError, match="pairwise_reference"):
         DreamBoothDomainStudio(pipe.scheduler, pipe.vae, pipe.unet, DomainStudioWeights(), T2IOptions(pairwise_reference="x"))
@@ -164,7 +164,7 @@ def _train(tiny_dir, seed, weights=DomainStudioWeights(100.0, 100.0, 0.1)):
     classes = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     source = {k: v.clone() for k, v in pipe.unet.state_dict().items()}
     unet = train_t2i(pipe, instance, classes, "a sks face", "a face", weights, T2IOptions(),
-                     T2ITrainConfig(steps=2, batch_size=2, lr=1e-3, seed=seed))
+                     T2ITrainConfig(steps=2, batch_size=3, lr=1e-3, seed=seed))
     assert all(torch.equal(v, pipe.unet.state_dict()[k]) for k, v in source.items())  # the source stays frozen
     return torch.cat([p.flatten() for p in unet.parameters()])
 
@@ -187,7 +187,7 @@ def test_fp16_loss_scaling_is_wired_through_the_t2i_trainer(tiny_dir, monkeypatc
     pipe = load_t2i_pipeline(str(tiny_dir))
     with pytest.raises(DeviceError, match="fp16 needs a CUDA GPU"):
         train_t2i(pipe, np.zeros((2, 32, 32, 3), np.uint8), np.zeros((2, 32, 32, 3), np.uint8), "a sks face", "a face",
-                  DomainStudioWeights(), T2IOptions(), T2ITrainConfig(steps=1, batch_size=2, precision="fp16", device="cpu"))
+                  DomainStudioWeights(), T2IOptions(), T2ITrainConfig(steps=1, batch_size=3, precision="fp16", device="cpu"))
     plain = _train(tiny_dir, 0)
     scalers = []
 
@@ -285,3 +285,14 @@ def test_hub_id_loads_from_the_local_cache_offline(tiny_dir, tmp_path):
     lines = out.stdout.splitlines()
     assert lines[0] == "StableDiffusionPipeline 8"
     assert "tester/other-sd" in lines[1] and "hf download tester/other-sd" in lines[1]
+
+
+def test_a_v_prediction_pipeline_is_refused_before_any_compute(tiny_dir, tmp_path):
+    import shutil
+
+    folder = tmp_path / "v-pred"
+    shutil.copytree(tiny_dir, folder)
+    config = folder / "scheduler" / "scheduler_config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "prediction_type": "v_prediction"}))
+    with pytest.raises(T2IModelError, match="prediction_type is 'v_prediction'"):
+        load_t2i_pipeline(folder)

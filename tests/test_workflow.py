@@ -54,7 +54,7 @@ def test_smoke_workflow_dvc_round_trip(tmp_path):
     assert (project / "samples" / "faces" / "source" / "seed0" / "grid.png").exists()
     assert (project / "results" / "figures" / "faces_domains.png").exists()
     assert not (project / "checkpoints").exists() or not any((project / "checkpoints").rglob("*.pt"))
-    # The text-to-image branch (issue 7) on the offline tiny pipeline, enabled by the smoke overlay.
+    # The text-to-image branch on the offline tiny pipeline, enabled by the smoke overlay.
     t2i = params["t2i"]
     assert t2i["enabled"] and t2i["pipeline"] == "tiny"
     t2i_rows = list(csv.DictReader(open(project / "results" / "t2i_table.csv")))

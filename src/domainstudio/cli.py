@@ -39,8 +39,8 @@ def _config_blocks(config_json: str, allowed: set[str], where: str) -> dict:
 def _train_and_save(unet, scheduler, images, objective, train_cfg, a, fingerprint: str, metadata: dict | None = None,
                     snapshots: dict | None = None) -> None:
     """Train, then write the diffusers folder (plus train_log.csv and metadata) atomically to ``a.out``;
-    the resumable checkpoint is removed once the output is complete. ``snapshots``: the trainer's snapshot_dir and
-    snapshot_every."""
+    the resumable checkpoint is removed once the output is complete. A metadata record may be a function of the
+    written train_log.csv. ``snapshots``: the trainer's snapshot_dir and snapshot_every."""
     from domainstudio.adapt.trainer import train
     from domainstudio.atomic import atomic_dir
     from domainstudio.models.source import save_source
@@ -49,6 +49,7 @@ def _train_and_save(unet, scheduler, images, objective, train_cfg, a, fingerprin
         final = train(unet, images, objective, train_cfg, a.checkpoint, fingerprint, log_csv=tmp / "train_log.csv", **(snapshots or {}))
         save_source(final, scheduler, tmp)
         for name, record in (metadata or {}).items():
+            record = record(tmp / "train_log.csv") if callable(record) else record
             (tmp / name).write_text(json.dumps(record, indent=2))
     Path(a.checkpoint).unlink(missing_ok=True)
 
@@ -197,8 +198,10 @@ def cmd_import_source(a):
 
 def cmd_adapt(a):
     from domainstudio.adapt.methods import build_objective, method_weights
+    from domainstudio.adapt.objectives import pairwise_summary
     from domainstudio.adapt.trainer import TrainConfig
     from domainstudio.data.images import load_image_folder
+    from domainstudio.devices import resolve_device, resolve_precision
     from domainstudio.models.source import load_source
 
     cfg = _config_blocks(a.config_json, {"train", "weights", "options"}, "adapt config")
@@ -213,14 +216,17 @@ def cmd_adapt(a):
     _set_threads(a.threads)
     fingerprint = _digest(_resume_key(cfg), a.method, a.shots, images, _model_digest(Path(a.source)))
     record = {"method": a.method, "shots": a.shots, "weights": dataclasses.asdict(weights), "options": cfg.get("options", {}),
-              "train": dataclasses.asdict(train_cfg), "source": str(a.source), "images": str(a.images)}
-    _train_and_save(unet, scheduler, images, objective, train_cfg, a, fingerprint, {"adaptation.json": record})
+              "train": dataclasses.asdict(train_cfg), "precision": resolve_precision(resolve_device(train_cfg.device), train_cfg.precision),
+              "source": str(a.source), "images": str(a.images)}
+    _train_and_save(unet, scheduler, images, objective, train_cfg, a, fingerprint,
+                    {"adaptation.json": lambda log_csv: {**record, **pairwise_summary(log_csv)}})
 
 
 def cmd_sample(a):
     from domainstudio.atomic import atomic_dir
     from domainstudio.data.images import image_grid, save_images
     from domainstudio.models.source import load_source
+    from domainstudio.devices import resolve_device, resolve_precision
     from domainstudio.sampling import SampleConfig, ddim_sample
 
     cfg = _dataclass_from(SampleConfig, json.loads(a.config_json), "sample")
@@ -237,8 +243,8 @@ def cmd_sample(a):
     with atomic_dir(a.out) as tmp:
         save_images(images, tmp / "images")
         image_grid(images[:64], columns=8, scale=2).save(tmp / "grid.png")
-        (tmp / "sampling.json").write_text(json.dumps({**dataclasses.asdict(cfg), "model": str(a.model),
-                                                       "source_model": a.source_model}, indent=2))
+        (tmp / "sampling.json").write_text(json.dumps({**dataclasses.asdict(cfg), "model": str(a.model), "source_model": a.source_model,
+                                                       "precision_used": resolve_precision(resolve_device(cfg.device), cfg.precision)}, indent=2))
 
 
 # -- evaluation and report ------------------------------------------------------------------------------------
@@ -654,7 +660,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--benchmarks", default="logs/benchmarks"); s.add_argument("--out", required=True); s.add_argument("--metrics-json", required=True)
     s.add_argument("runs", nargs="+")
 
-    # text-to-image DomainStudio (issue 7): build-tiny-sd, t2i-class-images, t2i-adapt, t2i-sample
+    # text-to-image DomainStudio: build-tiny-sd, t2i-class-images, t2i-adapt, t2i-sample
     from domainstudio.t2i.commands import add_t2i_verbs
 
     add_t2i_verbs(verb)

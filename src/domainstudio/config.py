@@ -27,6 +27,9 @@ METHOD_FAMILIES = {
     "cdc": "gan",
 }
 PAIRWISE_METHODS = ("ds-img", "ds-img-hf", "domainstudio", "domainstudio-paper")
+# A relative-distance term compares each sample with the others of its batch through a softmax over j != i: with 2
+# samples that softmax has one entry, p = 1 for both models and the KL is 0. Every pairwise term needs at least 3.
+MIN_PAIRWISE_SAMPLES = 3
 # Methods trained with adapt.paper's weights and options (the paper's published settings) instead of adapt.weights/options.
 PAPER_SETTINGS_METHODS = ("domainstudio-paper",)
 
@@ -81,9 +84,9 @@ def check_config(config: dict, root: str | Path = ".") -> None:
     if source["kind"] == "pretrained" and not source.get("pretrained"):
         raise ConfigError("source.pretrained: must name a hub id or a local diffusers folder when source.kind is 'pretrained'")
     pairwise = any(m in PAIRWISE_METHODS for m in config["methods"])
-    if pairwise and config["adapt"]["train"].get("batch_size", 2) < 2:
-        raise ConfigError("adapt.train.batch_size: the relative-distance terms of ds-img, ds-img-hf and domainstudio "
-                          "compare samples of a batch and need a batch size of at least 2")
+    if pairwise and config["adapt"]["train"].get("batch_size", MIN_PAIRWISE_SAMPLES) < MIN_PAIRWISE_SAMPLES:
+        raise ConfigError(f"adapt.train.batch_size: the relative-distance terms of {', '.join(PAIRWISE_METHODS)} compare each "
+                          f"sample with the others of its batch and need a batch size of at least {MIN_PAIRWISE_SAMPLES}")
     embedded_metrics = [k for k in ("backbone", "fid_backbone") if config["evaluate"].get(k) == "embedded"]
     if embedded_metrics and data["kind"] != "embedded":
         raise ConfigError(f"evaluate.{embedded_metrics[0]}: the embedded backbone is trained on an embedded world's rendered "
@@ -113,8 +116,9 @@ def _check_report(config: dict) -> None:
             shots = [k for k in report.get("shots", {}).get("shots", []) if k not in config["data"]["shot_sets"]]
             if part == "shots" and shots:
                 raise ConfigError(f"report.shots.shots: {shots} not among data.shot_sets {config['data']['shot_sets']}")
-    if any(m in PAIRWISE_METHODS for b in report.values() for m in b.get("methods", [])) and config["adapt"]["train"].get("batch_size", 2) < 2:
-        raise ConfigError("adapt.train.batch_size: report methods with relative-distance terms need a batch size of at least 2")
+    if (any(m in PAIRWISE_METHODS for b in report.values() for m in b.get("methods", []))
+            and config["adapt"]["train"].get("batch_size", MIN_PAIRWISE_SAMPLES) < MIN_PAIRWISE_SAMPLES):
+        raise ConfigError(f"adapt.train.batch_size: report methods with relative-distance terms need a batch size of at least {MIN_PAIRWISE_SAMPLES}")
     gan_methods = [m for m in config["methods"] if METHOD_FAMILIES.get(m) == "gan"]
     if gan_methods:
         if "gan" not in config:
@@ -123,5 +127,9 @@ def _check_report(config: dict) -> None:
         if res < 8 or res & (res - 1):
             raise ConfigError(f"resolution: the GAN baselines {gan_methods} need a power of two of at least 8, not {res}")
         patch = config["gan"].get("network", {}).get("patch_resolution", 8)
+        feature_batch = config["gan"].get("methods", {}).get("cdc", {}).get("feature_batch", MIN_PAIRWISE_SAMPLES)
+        if "cdc" in gan_methods and feature_batch < MIN_PAIRWISE_SAMPLES:
+            raise ConfigError(f"gan.methods.cdc.feature_batch: CDC's distance consistency compares each sample with the others "
+                              f"and needs at least {MIN_PAIRWISE_SAMPLES}, not {feature_batch}")
         if "cdc" in gan_methods and not 4 <= patch < res:
             raise ConfigError(f"gan.network.patch_resolution: CDC's patch discriminator needs a feature map between 4 and {res // 2} px, not {patch}")

@@ -3,7 +3,7 @@
 ``device: auto`` runs on CUDA when torch sees a GPU, else on the CPU. ``precision`` is ``auto`` (the default),
 ``fp32``, ``bf16`` (autocast) or ``fp16`` (autocast plus a ``GradScaler`` for training, CUDA only). ``auto`` takes bf16
 where the hardware computes it natively (CUDA GPUs with bf16, CPUs with AMX-BF16 or AVX512-BF16) and fp32 elsewhere:
-on a CPU without bf16 instructions autocast emulates it and a training step is ~1.9x slower than in fp32
+on a CPU without bf16 instructions autocast emulates it and a training step is slower than in fp32
 (``benchmarks/precision.py`` measures both on the machine it runs on). Every refusal happens in
 :func:`check_precision`, before any compute starts.
 """

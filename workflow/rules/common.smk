@@ -24,7 +24,7 @@ FID_BACKBONE = config["evaluate"].get("fid_backbone", "embedded")
 # (benchmarks/threads.py). The long one-off trainings at the start of the DAG (source model, source GAN, metric
 # backbone) take half the cores so that they run beside each other. Profiles override both (set-threads).
 # Diffusion adaptations (~2 min) and samplings (~1 min) carry a priority so that the longest jobs start first
-# and the run does not end with one long job on one core (as a session-3 run did: its last adaptation started 31 min in).
+# and the run does not end with one long job on one core.
 JOB_THREADS = 1
 try:
     TRAINING_THREADS = max(1, int(workflow.cores) // 2)

@@ -1,4 +1,4 @@
-# Text-to-image DomainStudio (issue 7): DreamBooth-style fine-tuning of a Stable Diffusion pipeline on the
+# Text-to-image DomainStudio: DreamBooth-style fine-tuning of a Stable Diffusion pipeline on the
 # K-shot target images, baseline `dreambooth` and `domainstudio-t2i`, then samples and Intra-LPIPS.
 # Only active with t2i.enabled. t2i.pipeline "tiny" builds the offline tiny pipeline here; otherwise it is a
 # hub id or a local diffusers folder, loaded by the jobs themselves. Rules run single-threaded: the tiny

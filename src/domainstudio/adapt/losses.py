@@ -1,4 +1,4 @@
-"""DomainStudio's loss terms (Zhu et al. 2023; DESIGN §1), each in one place under the paper's name.
+"""DomainStudio's loss terms (Zhu et al. 2023), each in one place under the paper's name.
 
 For a batch x_0, one t and eps per sample, x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps; the adapted and the
 frozen source model both predict eps on the same (x_t, t), and each prediction gives a predicted clean image
@@ -19,16 +19,20 @@ import functools
 import torch
 import torch.nn.functional as F
 
-_S = 2 ** -0.5
-# One-level Haar analysis filters L = (1, 1)/sqrt2, H = (-1, 1)/sqrt2, applied as convolutions (so H correlates
-# as (1, -1)/sqrt2), giving 2x2 kernels over (rows, columns) equal to PyWavelets' dwt2(x, "haar") bands:
-# LH = cH (horizontal detail), HL = cV (vertical detail), HH = cD (diagonal detail).
+from domainstudio.config import MIN_PAIRWISE_SAMPLES
+
+# One-level Haar analysis filters L = (1, 1)/sqrt2, H = (-1, 1)/sqrt2, as 2x2 kernels over (rows, columns) of a
+# block [[a, b], [c, d]]. Two conventions (option ``haar``):
+#   pywavelets: the filters applied as convolutions (H correlates as (1, -1)/sqrt2), equal to PyWavelets'
+#               dwt2(x, "haar") bands LH = cH, HL = cV, HH = cD; LH + HL + HH = 2 (a - block mean);
+#   official:   the filters applied with Conv2d, a correlation, as DomainStudio's released code does;
+#               LH + HL + HH = 2 (d - block mean). The same kind of high-pass, read at the other corner of each block.
+HAAR_CONVENTIONS = ("pywavelets", "official")
 _HAAR = {
-    "LL": torch.tensor([[_S * _S, _S * _S], [_S * _S, _S * _S]]),
-    "LH": torch.tensor([[_S * _S, _S * _S], [-_S * _S, -_S * _S]]),
-    "HL": torch.tensor([[_S * _S, -_S * _S], [_S * _S, -_S * _S]]),
-    "HH": torch.tensor([[_S * _S, -_S * _S], [-_S * _S, _S * _S]]),
+    "pywavelets": {"LL": [[1, 1], [1, 1]], "LH": [[1, 1], [-1, -1]], "HL": [[1, -1], [1, -1]], "HH": [[1, -1], [-1, 1]]},
+    "official": {"LL": [[1, 1], [1, 1]], "LH": [[-1, -1], [1, 1]], "HL": [[-1, 1], [-1, 1]], "HH": [[1, -1], [-1, 1]]},
 }
+PAIRWISE_REDUCTIONS = ("sum", "mean")
 
 
 def _float32(fn):
@@ -52,32 +56,40 @@ def predicted_x0(x_t: torch.Tensor, eps: torch.Tensor, alphas_cumprod: torch.Ten
 
 
 @_float32
-def haar_subbands(x: torch.Tensor) -> dict[str, torch.Tensor]:
+def haar_subbands(x: torch.Tensor, convention: str = "pywavelets") -> dict[str, torch.Tensor]:
     """One-level 2-D Haar transform of N x C x H x W images (H, W even): sub-bands LL, LH, HL, HH at H/2 x W/2."""
+    if convention not in HAAR_CONVENTIONS:
+        raise ValueError(f"haar must be one of {HAAR_CONVENTIONS}, not {convention!r}")
     n, c, h, w = x.shape
-    kernels = torch.stack(list(_HAAR.values()))[:, None].to(x)  # 4 x 1 x 2 x 2
+    bank = _HAAR[convention]
+    kernels = 0.5 * torch.tensor(list(bank.values()), dtype=x.dtype, device=x.device)[:, None]  # 4 x 1 x 2 x 2, (1/sqrt2)^2
     out = F.conv2d(x.reshape(n * c, 1, h, w), kernels, stride=2).reshape(n, c, 4, h // 2, w // 2)
-    return {name: out[:, :, i] for i, name in enumerate(_HAAR)}
+    return {name: out[:, :, i] for i, name in enumerate(bank)}
 
 
-def haar_highpass(x: torch.Tensor) -> torch.Tensor:
+def haar_highpass(x: torch.Tensor, convention: str = "pywavelets") -> torch.Tensor:
     """hf(x) = LH + HL + HH, the sum of the three detail sub-bands (DomainStudio eq. 8)."""
-    bands = haar_subbands(x)
+    bands = haar_subbands(x, convention)
     return bands["LH"] + bands["HL"] + bands["HH"]
 
 
 @_float32
-def relative_distance_loss(ada: torch.Tensor, sou: torch.Tensor, direction: str = "paper") -> torch.Tensor:
+def relative_distance_loss(ada: torch.Tensor, sou: torch.Tensor, direction: str = "paper", reduction: str = "sum") -> torch.Tensor:
     """sum_i KL between the softmax over j != i of cosine similarities sim(x_i, x_j) of the adapted and the
     source model's images (DomainStudio eq. 5-7; DDPM-PA's pairwise similarity loss).
 
     ``direction="paper"`` is KL(p_ada || p_sou) as written in the paper; ``"official"`` is KL(p_sou || p_ada),
-    what the released code computes with ``KLDivLoss(log p_ada, p_sou)``. The source side carries no gradient.
+    what the released code computes with ``KLDivLoss(log p_ada, p_sou)``. ``reduction="sum"`` sums over the n
+    samples (the paper's sum over i); ``"mean"`` is ``KLDivLoss()``'s default of the released code, the mean over
+    the n (n - 1) entries, i.e. the sum divided by n (n - 1). The source side carries no gradient.
     """
-    if ada.shape[0] < 2:
-        raise ValueError("relative distances need a batch of at least 2 samples")
+    if ada.shape[0] < MIN_PAIRWISE_SAMPLES:
+        raise ValueError(f"relative distances need at least {MIN_PAIRWISE_SAMPLES} samples (with 2 the softmax over j != i has "
+                         f"one entry, p = 1 for both models and the KL is 0), got {ada.shape[0]}")
     if direction not in ("paper", "official"):
         raise ValueError(f"direction must be 'paper' or 'official', not {direction!r}")
+    if reduction not in PAIRWISE_REDUCTIONS:
+        raise ValueError(f"reduction must be one of {PAIRWISE_REDUCTIONS}, not {reduction!r}")
     n = ada.shape[0]
     off_diagonal = ~torch.eye(n, dtype=torch.bool, device=ada.device)
 
@@ -91,13 +103,13 @@ def relative_distance_loss(ada: torch.Tensor, sou: torch.Tensor, direction: str 
         kl = (log_ada.exp() * (log_ada - log_sou)).sum(1)
     else:
         kl = (log_sou.exp() * (log_sou - log_ada)).sum(1)
-    return kl.sum()
+    return kl.sum() if reduction == "sum" else kl.sum() / (n * (n - 1))
 
 
 @_float32
-def hf_reconstruction_loss(x0_ada: torch.Tensor, x0: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+def hf_reconstruction_loss(x0_ada: torch.Tensor, x0: torch.Tensor, weight: torch.Tensor | None = None, haar: str = "pywavelets") -> torch.Tensor:
     """L_hfmse = ||hf(x0_ada) - hf(x_0)||^2 (DomainStudio eq. 10), mean over pixels, per-sample ``weight`` optional."""
-    per_sample = (haar_highpass(x0_ada) - haar_highpass(x0.float())).pow(2).flatten(1).mean(1)
+    per_sample = (haar_highpass(x0_ada, haar) - haar_highpass(x0.float(), haar)).pow(2).flatten(1).mean(1)
     if weight is not None:
         per_sample = per_sample * weight
     return per_sample.mean()

@@ -1,4 +1,4 @@
-"""The adaptation methods of the diffusion family, by name (DESIGN §1 and the paper's ablation).
+"""The adaptation methods of the diffusion family, by name (and the paper's ablation).
 
 Every method trains with :class:`~domainstudio.adapt.objectives.DomainStudio`; a method is the set of extra
 terms it switches on, with the weights of params.yaml (``adapt.weights``), so the ablation changes one thing:

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DModel
 
+from domainstudio.config import MIN_PAIRWISE_SAMPLES
+
 
 @dataclass
 class NoisedBatch:
@@ -59,23 +61,49 @@ class DomainStudioWeights:
 
 @dataclass(frozen=True)
 class DomainStudioOptions:
-    """How the terms are formed; the defaults and the evidence for them are in the README (issue 3).
+    """How the terms are formed; each choice, the official code's among them, and the evidence for the defaults are
+    in docs/method.md.
 
     kl_direction:    "paper" = KL(p_ada || p_sou) as the paper writes it; "official" = KL(p_sou || p_ada).
     pairwise_min_t, pairwise_max_t: only samples with pairwise_min_t <= t < pairwise_max_t take part in L_img and
                      L_hf (max None: no upper bound). At large t, x0_hat = (x_t - ...)/sqrt(abar_t) amplifies
-                     errors up to ~150x; at small t the terms fight the target's fine style (README: evidence).
+                     errors up to ~150x; at small t the terms fight the target's fine style.
+    pairwise_samples: None = every sample in the window enters; an integer k >= 3 draws k of them at random (the
+                     official code draws 3 per step).
+    pairwise_reduction: "sum" over samples (the paper's sum over i) or "mean" over the n (n - 1) softmax entries
+                     (the official code's KLDivLoss()); with n samples a "mean" weight w equals a "sum" weight
+                     w / (n (n - 1)): 1/6 of it for the official 3 samples.
     hfmse_weighting: "abar" multiplies each sample's L_hfmse by abar_t, for the same reason; "none" does not.
+    haar:            "pywavelets" (hf = 2 (top-left pixel - 2x2 block mean)) or "official" (the released code's
+                     correlation: 2 (bottom-right pixel - block mean)); losses.py.
     """
 
     kl_direction: str = "paper"
     pairwise_min_t: int = 0
     pairwise_max_t: int | None = None
+    pairwise_samples: int | None = None
+    pairwise_reduction: str = "sum"
     hfmse_weighting: str = "abar"
+    haar: str = "pywavelets"
+
+
+def pairwise_summary(log_csv) -> dict:
+    """From a training log with a ``pairwise_n`` column (samples that entered L_img / L_hf at a logged step): how
+    often the pairwise terms were active (at least MIN_PAIRWISE_SAMPLES samples) and how many samples entered on
+    average. Over every step when the log has a row per step (adapt.train.log_every: 1). Empty without pairwise terms."""
+    import csv
+
+    with open(log_csv, newline="") as fh:
+        counts = [int(r["pairwise_n"]) for r in csv.DictReader(fh) if r.get("pairwise_n") not in (None, "")]
+    if not counts:
+        return {}
+    return {"pairwise_steps_logged": len(counts),
+            "pairwise_active_fraction": sum(n >= MIN_PAIRWISE_SAMPLES for n in counts) / len(counts),
+            "pairwise_mean_samples": sum(counts) / len(counts)}
 
 
 class DomainStudio:
-    """L_simple plus DomainStudio's relative-distance and high-frequency terms (DESIGN §1).
+    """L_simple plus DomainStudio's relative-distance and high-frequency terms.
 
     The frozen source model and the adapted model predict eps on the same (x_t, t); the terms compare the
     predicted clean images. With all weights 0 this is exactly ``NoisePrediction`` (DDPM-FT).
@@ -89,9 +117,15 @@ class DomainStudio:
             raise ValueError(f"kl_direction must be 'paper' or 'official', not {options.kl_direction!r}")
         if options.hfmse_weighting not in ("abar", "none"):
             raise ValueError(f"hfmse_weighting must be 'abar' or 'none', not {options.hfmse_weighting!r}")
-        if weights.pairwise and batch_size is not None and batch_size < 2:
-            raise ValueError(f"batch_size {batch_size}: the relative-distance terms (l_img, l_hf) compare samples of a "
-                             "batch and need a batch size of at least 2")
+        if options.haar not in losses.HAAR_CONVENTIONS:
+            raise ValueError(f"haar must be one of {losses.HAAR_CONVENTIONS}, not {options.haar!r}")
+        if options.pairwise_reduction not in losses.PAIRWISE_REDUCTIONS:
+            raise ValueError(f"pairwise_reduction must be one of {losses.PAIRWISE_REDUCTIONS}, not {options.pairwise_reduction!r}")
+        if options.pairwise_samples is not None and options.pairwise_samples < MIN_PAIRWISE_SAMPLES:
+            raise ValueError(f"pairwise_samples must be at least {MIN_PAIRWISE_SAMPLES} (or null: all), not {options.pairwise_samples}")
+        if weights.pairwise and batch_size is not None and batch_size < MIN_PAIRWISE_SAMPLES:
+            raise ValueError(f"batch_size {batch_size}: the relative-distance terms (l_img, l_hf) compare each sample with the "
+                             f"others of its batch and need a batch size of at least {MIN_PAIRWISE_SAMPLES}")
         if weights.pairwise and source is None:
             raise ValueError("the relative-distance terms (l_img, l_hf) need the frozen source model")
         self.losses = losses
@@ -110,24 +144,29 @@ class DomainStudio:
         abar = self.scheduler.alphas_cumprod
         x0_ada = L.predicted_x0(b.x_t, eps_ada, abar, b.t)
         if w.pairwise:
-            keep = b.t >= o.pairwise_min_t
+            in_window = b.t >= o.pairwise_min_t
             if o.pairwise_max_t is not None:
-                keep &= b.t < o.pairwise_max_t
-            if int(keep.sum()) >= 2:
+                in_window &= b.t < o.pairwise_max_t
+            keep = in_window.nonzero().flatten()
+            if o.pairwise_samples is not None and len(keep) > o.pairwise_samples:
+                keep = keep[torch.randperm(len(keep), generator=generator)[: o.pairwise_samples].to(keep.device)]
+            terms["pairwise_n"] = len(keep)  # samples that enter the terms; they need MIN_PAIRWISE_SAMPLES
+            if len(keep) >= MIN_PAIRWISE_SAMPLES:
                 with torch.no_grad():
                     eps_sou = self.source(b.x_t[keep], b.t[keep]).sample
                 x0_sou = L.predicted_x0(b.x_t[keep], eps_sou, abar, b.t[keep])
+                pairwise = lambda a, s: L.relative_distance_loss(a, s, o.kl_direction, o.pairwise_reduction)  # noqa: E731
                 if w.l_img > 0:
-                    l_img = L.relative_distance_loss(x0_ada[keep], x0_sou, o.kl_direction)
+                    l_img = pairwise(x0_ada[keep], x0_sou)
                     loss = loss + w.l_img * l_img
                     terms["l_img"] = l_img.item()
                 if w.l_hf > 0:
-                    l_hf = L.relative_distance_loss(L.haar_highpass(x0_ada[keep]), L.haar_highpass(x0_sou), o.kl_direction)
+                    l_hf = pairwise(L.haar_highpass(x0_ada[keep], o.haar), L.haar_highpass(x0_sou, o.haar))
                     loss = loss + w.l_hf * l_hf
                     terms["l_hf"] = l_hf.item()
         if w.l_hfmse > 0:
             weight = abar.to(x0.device, torch.float32)[b.t] if o.hfmse_weighting == "abar" else None
-            l_hfmse = L.hf_reconstruction_loss(x0_ada, b.x0, weight)
+            l_hfmse = L.hf_reconstruction_loss(x0_ada, b.x0, weight, o.haar)
             loss = loss + w.l_hfmse * l_hfmse
             terms["l_hfmse"] = l_hfmse.item()
         return loss, terms

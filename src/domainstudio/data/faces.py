@@ -1,4 +1,4 @@
-"""The embedded benchmark world "faces": a procedural face renderer (DESIGN §4).
+"""The embedded benchmark world "faces": a procedural face renderer.
 
 A source domain of adult portraits with independent factors of variation, and four target domains
 that keep those factors but change the style, mirroring the paper's FFHQ adaptations:

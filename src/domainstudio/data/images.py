@@ -1,6 +1,6 @@
 """Image folders in and out: validation before any compute, documented conversions.
 
-Accepted: PNG, JPEG, WebP and BMP files, sorted by file name. Conversions (documented in the README):
+Accepted: PNG, JPEG, WebP and BMP files, sorted by file name. Conversions (docs/workflow.md):
 grayscale is replicated to RGB; transparency (RGBA, LA, palette with alpha) is composited onto white;
 16-bit and 32-bit integer images are scaled to 8 bits; square images of another size are resized to the
 model resolution with a Lanczos filter. Refused, with the file named: unreadable, corrupt or truncated

@@ -1,4 +1,4 @@
-"""Render the embedded benchmark to PNG folders (DESIGN §4).
+"""Render the embedded benchmark to PNG folders.
 
 Layout per world: ``<root>/source/`` (the large source training set) and, per target domain,
 ``<root>/<domain>/<K>shot/`` (nested K-shot training sets: the 1-shot set is inside the 5-shot set,

@@ -1,4 +1,4 @@
-"""The few-shot GAN adaptation baselines (DESIGN §2), by name. Each is one :class:`Adaptation`: which latents a
+"""The few-shot GAN adaptation baselines, by name. Each is one :class:`Adaptation`: which latents a
 step draws, whether the discriminator judges whole images or patches, which discriminator weights train, and
 the extra generator loss. Everything else (losses, optimiser, R1, batches) is the shared loop of train.py.
 
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 
 import torch
 
+from domainstudio.config import MIN_PAIRWISE_SAMPLES
 from domainstudio.gan.losses import cross_domain_consistency_loss, ewc_fisher, ewc_penalty
 
 GAN_METHODS = ("tgan", "freezed", "ewc", "cdc")
@@ -31,14 +32,14 @@ class FreezeDConfig:
 
 @dataclass
 class EwcConfig:
-    weight: float = 20.0     # lambda of Li et al. eq. 4; its scale depends on the Fisher (README: how it was set)
+    weight: float = 20.0     # lambda of Li et al. eq. 4; its scale depends on the Fisher (docs/baselines.md: how it is set)
     fisher_batches: int = 16
     fisher_batch_size: int = 32
 
 
 @dataclass
 class CdcConfig:
-    weight: float = 20.0     # lambda of L_dist (Ojha et al. eq. 3); README: why 20
+    weight: float = 20.0     # lambda of L_dist (Ojha et al. eq. 3); docs/baselines.md: why 20
     feature_batch: int = 4   # z's per step compared by L_dist (the official code's feat_const_batch)
     anchor_every: int = 4    # every N-th step draws z from the anchor regions and uses the image-level D
     anchor_std: float = 0.05 # anchor region: a Gaussian of this std around each of K fixed anchor z's
@@ -132,8 +133,9 @@ class Cdc(Adaptation):
 
     def __init__(self, generator, discriminator, cfg: CdcConfig, anchors: int, rng: torch.Generator):
         super().__init__(generator, discriminator)
-        if cfg.feature_batch < 2:
-            raise ValueError(f"gan.methods.cdc.feature_batch: distance consistency compares samples, needs at least 2, not {cfg.feature_batch}")
+        if cfg.feature_batch < MIN_PAIRWISE_SAMPLES:
+            raise ValueError(f"gan.methods.cdc.feature_batch: distance consistency compares each sample with the others, "
+                             f"needs at least {MIN_PAIRWISE_SAMPLES}, not {cfg.feature_batch}")
         self.cfg = cfg
         self.source = copy.deepcopy(generator).eval().requires_grad_(False)
         self.anchors = torch.randn(anchors, self.z_dim, generator=rng)

@@ -1,4 +1,4 @@
-"""A small StyleGAN2-style generator and residual discriminator for the GAN baselines (DESIGN §2).
+"""A small StyleGAN2-style generator and residual discriminator for the GAN baselines.
 
 Why this architecture: the few-shot GAN adaptation papers we compare against all build on StyleGAN
 (FreezeD and EWC on StyleGAN, CDC on StyleGAN2), and CDC's consistency loss reads the activations of the

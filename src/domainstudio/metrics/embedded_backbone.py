@@ -1,4 +1,4 @@
-"""The embedded metric backbone: a feature network trained on the benchmark's own images (DESIGN §3).
+"""The embedded metric backbone: a feature network trained on the benchmark's own images.
 
 The paper's metrics use ImageNet networks (Inception for FID, AlexNet/VGG for LPIPS) that cannot be downloaded
 here. The embedded world instead trains its own: a small CNN, by its own workflow rule, on the source images and
@@ -269,7 +269,7 @@ def build_embedded_backbone(world: str, data_root: str | Path, resolution: int, 
 
 
 def sanity_checks(backbone: EmbeddedBackbone, sets: dict[str, np.ndarray], seed: int = 0, n: int = 100) -> dict:
-    """Evidence that the backbone is a sensible metric (issue 4), on ``n`` images per domain of ``sets``.
+    """Evidence that the backbone is a sensible metric, on ``n`` images per domain of ``sets``.
 
     LPIPS-style distance: an image vs itself (must be 0); vs noised copies of growing strength (must grow);
     vs other images of the same domain (different identities, must be farther than a lightly noised copy).

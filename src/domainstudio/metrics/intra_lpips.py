@@ -1,8 +1,9 @@
-"""Intra-cluster LPIPS, CDC's diversity protocol (Ojha et al. 2021; DESIGN §3).
+"""Intra-cluster LPIPS, CDC's diversity protocol (Ojha et al. 2021).
 
 Each generated sample joins the cluster of its nearest training image (by LPIPS); within each cluster the
 mean LPIPS over all pairs of (at most ``cluster_cap``, seeded subsample) members is taken; the score is the
-mean over clusters with at least two members, the "+-" is the standard deviation over those clusters.
+mean over clusters with at least two members, the "+-" is the standard deviation over those clusters, unbiased
+(divided by k - 1) as CDC's ``feat_cluster.py`` takes it with torch's ``std``; NaN when only one cluster is scored.
 """
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def intra_lpips_from_embeddings(samples: torch.Tensor, train: torch.Tensor, clus
     valid = [s for s in scores if s is not None]
     if not valid:
         raise ValueError("Intra-LPIPS is undefined: no cluster has two or more samples")
-    return IntraLpipsResult(intra_lpips=float(np.mean(valid)), std=float(np.std(valid)), n_samples=int(samples.shape[0]),
+    std = float(np.std(valid, ddof=1)) if len(valid) > 1 else float("nan")
+    return IntraLpipsResult(intra_lpips=float(np.mean(valid)), std=std, n_samples=int(samples.shape[0]),
                             n_clusters=int(train.shape[0]), n_clusters_scored=len(valid), cluster_sizes=sizes, cluster_scores=scores)
 
 

@@ -82,7 +82,7 @@ def write_report(config: dict, results: str | Path, benchmark_dir: str | Path, o
         if len(table1):
             lines += [f"`results/table1.csv` (the main job) was complete **{(table1.end.max() - start) / 60:.1f} min** "
                       "after the first job started. In a run of everything Snakemake interleaves the other tables' jobs, so "
-                      "this is later than a run of `snakemake results/table1.csv` alone (README: measured times)."]
+                      "this is later than a run of `snakemake results/table1.csv` alone (docs/performance.md)."]
         lines += [""]
     with atomic_file(out) as tmp:
         tmp.write_text("\n".join(lines))

@@ -1,4 +1,4 @@
-"""Figures for the README and the report (matplotlib, PNG)."""
+"""Figures for the docs and the report (matplotlib, PNG)."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Text-to-image DomainStudio on Stable Diffusion (DESIGN §1, last bullet; issue 7).
+"""Text-to-image DomainStudio on Stable Diffusion.
 
 DreamBooth-style fine-tuning of the latent-space UNet with an instance prompt and class-prior preservation,
 plus DomainStudio's relative-distance and high-frequency terms from :mod:`domainstudio.adapt.losses` (shared

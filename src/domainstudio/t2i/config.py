@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from domainstudio.config import ConfigError, check_kshot_sets
+from domainstudio.config import MIN_PAIRWISE_SAMPLES, ConfigError, check_kshot_sets
 from domainstudio.t2i import T2I_METHODS
 
 
@@ -17,9 +17,9 @@ def check_t2i_config(config: dict, root: str | Path = ".") -> None:
     check_kshot_sets(config, t2i["domains"], t2i["shots"], ("t2i.domains", "t2i.shots"), root)
     weights = t2i.get("weights", {})
     pairwise = weights.get("l_img", 0) > 0 or weights.get("l_hf", 0) > 0
-    if pairwise and any(T2I_METHODS[m] for m in t2i["methods"]) and t2i["train"].get("batch_size", 4) < 2:
+    if pairwise and any(T2I_METHODS[m] for m in t2i["methods"]) and t2i["train"].get("batch_size", 4) < MIN_PAIRWISE_SAMPLES:
         raise ConfigError("t2i.train.batch_size: the relative-distance terms of domainstudio-t2i compare the samples of a "
-                          "batch half and need a batch size of at least 2")
+                          f"batch half and need a batch size of at least {MIN_PAIRWISE_SAMPLES}")
     pipeline = str(t2i["pipeline"])
     if pipeline != "tiny" and not Path(root, pipeline).exists() and pipeline.count("/") != 1:
         raise ConfigError(f"t2i.pipeline: {pipeline!r} is neither 'tiny', a local folder, nor a hub id 'owner/name'")

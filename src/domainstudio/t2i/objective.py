@@ -1,4 +1,4 @@
-"""The text-to-image objective: DreamBooth with class-prior preservation plus DomainStudio's terms (DESIGN §1).
+"""The text-to-image objective: DreamBooth with class-prior preservation plus DomainStudio's terms.
 
 A batch holds an instance half (latents of the K target images, instance prompt "a sks face") and a class half
 (latents of images the source pipeline generated for the class prompt "a face"). With per-sample t and eps,
@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from domainstudio.adapt import losses
 from domainstudio.adapt.objectives import DomainStudioWeights
+from domainstudio.config import MIN_PAIRWISE_SAMPLES
 
 PAIRWISE_REFERENCES = ("source", "class-half")
 
@@ -66,9 +67,9 @@ class DreamBoothDomainStudio:
             raise ValueError(f"hfmse_weighting must be 'abar' or 'none', not {options.hfmse_weighting!r}")
         if options.prior_weight < 0:
             raise ValueError(f"prior_weight must be >= 0, not {options.prior_weight}")
-        if weights.pairwise and batch_size is not None and batch_size < 2:
+        if weights.pairwise and batch_size is not None and batch_size < MIN_PAIRWISE_SAMPLES:
             raise ValueError(f"batch_size {batch_size}: the relative-distance terms (l_img, l_hf) compare the samples of a "
-                             "batch half and need a batch size of at least 2")
+                             f"batch half and need a batch size of at least {MIN_PAIRWISE_SAMPLES}")
         if weights.pairwise and options.pairwise_reference == "source" and source_unet is None:
             raise ValueError("pairwise_reference 'source' needs the frozen source UNet")
         self.scheduler, self.weights, self.options = scheduler, weights, options

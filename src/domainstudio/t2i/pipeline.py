@@ -32,15 +32,16 @@ def load_t2i_pipeline(name: str | Path):
                 f"{list(PIPELINE_PARTS)} (missing: {missing or ['model_index.json']}); build one with "
                 f"`domainstudio build-tiny-sd --out {path}` or download a checkpoint")
         try:
-            return StableDiffusionPipeline.from_pretrained(path, safety_checker=None, feature_extractor=None,
+            pipe = StableDiffusionPipeline.from_pretrained(path, safety_checker=None, feature_extractor=None,
                                                            requires_safety_checker=False)
         except (OSError, ValueError, TypeError) as err:
             raise T2IModelError(f"cannot load the Stable Diffusion pipeline in {path}: {err}") from err
+        return _epsilon_only(pipe, str(path))
     if str(name).startswith((".", "/")) or str(name).count("/") != 1:
         raise T2IModelError(f"t2i.pipeline {name!r}: no such local folder, and it is not a hub id of the form "
                             "'owner/name' (or 'tiny' for the offline test pipeline)")
     try:
-        return StableDiffusionPipeline.from_pretrained(str(name), safety_checker=None, feature_extractor=None,
+        pipe = StableDiffusionPipeline.from_pretrained(str(name), safety_checker=None, feature_extractor=None,
                                                        requires_safety_checker=False)
     except Exception as err:  # offline, 404, gated: all mean the same here
         raise T2IModelError(
@@ -48,6 +49,18 @@ def load_t2i_pipeline(name: str | Path):
             f"({type(err).__name__}). On a machine with network run `hf download {name} --local-dir "
             f"models/{Path(str(name)).name}` (add `--exclude '*.ckpt' '*.bin'` to skip duplicate weights) and set "
             f"t2i.pipeline to that folder.") from err
+    return _epsilon_only(pipe, str(name))
+
+
+def _epsilon_only(pipe, name: str):
+    """Refuse, before any compute, a pipeline whose UNet does not predict the noise: the trainer's target and its
+    predicted x0 (x_t - sqrt(1 - abar) eps) / sqrt(abar) assume epsilon; a v-prediction checkpoint (SD 2.x at
+    768 px) would silently train against the wrong target."""
+    prediction = pipe.scheduler.config.get("prediction_type", "epsilon")
+    if prediction != "epsilon":
+        raise T2IModelError(f"{name}: the scheduler's prediction_type is {prediction!r}; the text-to-image branch trains "
+                            "and forms x0 for 'epsilon' only (Stable Diffusion 1.x and SD 2.x base at 512 px)")
+    return pipe
 
 
 def save_t2i_pipeline(pipe, unet, out: str | Path) -> None:

@@ -1,0 +1,196 @@
+"""Value tests of every loss term against a reference written out from its equation, in float64 and plain loops.
+
+A property test (zero for identical sets, positive otherwise) passes many wrong formulas: a softmax that includes
+j = i, swapped KL directions, a mean instead of a sum. These compare numbers, so any wrong formula fails.
+"""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from domainstudio.adapt import losses
+from domainstudio.adapt.objectives import DomainStudio, DomainStudioOptions, DomainStudioWeights, noised_batch
+from domainstudio.gan.losses import cross_domain_consistency_loss, ewc_penalty
+from domainstudio.models.source import SchedulerConfig, build_scheduler
+from tests.conftest import tiny_unet
+
+
+def reference_relative_distance(ada: np.ndarray, sou: np.ndarray, direction: str, reduction: str = "sum") -> float:
+    """sum_i KL over the softmax over j != i of cos(x_i, x_j) (DomainStudio eq. 5-7), one pair at a time;
+    ``reduction="mean"``: KLDivLoss's mean over the n (n - 1) entries of the released code."""
+    ada, sou = ada.reshape(len(ada), -1).astype(np.float64), sou.reshape(len(sou), -1).astype(np.float64)
+
+    def cos(x, i, j):
+        return float(x[i] @ x[j] / (np.linalg.norm(x[i]) * np.linalg.norm(x[j])))
+
+    total = 0.0
+    for i in range(len(ada)):
+        others = [j for j in range(len(ada)) if j != i]
+        e_ada = [math.exp(cos(ada, i, j)) for j in others]
+        e_sou = [math.exp(cos(sou, i, j)) for j in others]
+        p_ada = [e / sum(e_ada) for e in e_ada]
+        p_sou = [e / sum(e_sou) for e in e_sou]
+        if direction == "paper":  # KL(p_ada || p_sou)
+            total += sum(p * math.log(p / q) for p, q in zip(p_ada, p_sou))
+        else:  # KL(p_sou || p_ada)
+            total += sum(q * math.log(q / p) for p, q in zip(p_ada, p_sou))
+    n = len(ada)
+    return total if reduction == "sum" else total / (n * (n - 1))
+
+
+def reference_haar_highpass(x: np.ndarray, convention: str = "pywavelets") -> np.ndarray:
+    """LH + HL + HH of a one-level Haar transform with L = (1, 1)/sqrt2, H = (-1, 1)/sqrt2, written out per 2x2
+    block [[a, b], [c, d]]: applied as convolutions (PyWavelets' dwt2), or as correlations (the released code's
+    Conv2d), which flips the sign of every H tap."""
+    h_sign = 1 if convention == "pywavelets" else -1
+    n, ch, h, w = x.shape
+    out = np.zeros((n, ch, h // 2, w // 2))
+    for k in range(n):
+        for c in range(ch):
+            for i in range(h // 2):
+                for j in range(w // 2):
+                    a, b = x[k, c, 2 * i, 2 * j], x[k, c, 2 * i, 2 * j + 1]
+                    cc, d = x[k, c, 2 * i + 1, 2 * j], x[k, c, 2 * i + 1, 2 * j + 1]
+                    lh = h_sign * (a + b - cc - d) / 2  # low-pass along each row, high-pass down the columns
+                    hl = h_sign * (a - b + cc - d) / 2  # high-pass along each row, low-pass down the columns
+                    hh = (a - b - cc + d) / 2           # high-pass both ways: two sign flips cancel
+                    out[k, c, i, j] = lh + hl + hh
+    return out
+
+
+def reference_hf_mse(x0_ada: np.ndarray, x0: np.ndarray, weight: np.ndarray | None, haar: str = "pywavelets") -> float:
+    """(1/N) sum_i w_i * mean over pixels of (hf(x0_ada_i) - hf(x0_i))^2 (DomainStudio eq. 10)."""
+    d = reference_haar_highpass(x0_ada.astype(np.float64), haar) - reference_haar_highpass(x0.astype(np.float64), haar)
+    per_sample = [float((d[i] ** 2).mean()) for i in range(len(d))]
+    w = np.ones(len(d)) if weight is None else weight.astype(np.float64)
+    return float(sum(wi * si for wi, si in zip(w, per_sample)) / len(d))
+
+
+@pytest.fixture
+def images():
+    g = torch.Generator().manual_seed(3)
+    return torch.randn(5, 3, 8, 8, generator=g), torch.randn(5, 3, 8, 8, generator=g)
+
+
+@pytest.mark.parametrize("direction", ["paper", "official"])
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_relative_distance_loss_equals_the_written_out_equation(images, direction, reduction):
+    ada, sou = images
+    got = losses.relative_distance_loss(ada, sou, direction, reduction).item()
+    assert got == pytest.approx(reference_relative_distance(ada.numpy(), sou.numpy(), direction, reduction), rel=1e-5, abs=1e-9)
+    assert got > 1e-4  # far from zero: the comparison above is not between two near-zero numbers
+
+
+def test_the_two_directions_differ_and_each_matches_its_own_reference(images):
+    ada, sou = images
+    paper, official = (reference_relative_distance(ada.numpy(), sou.numpy(), d) for d in ("paper", "official"))
+    assert abs(paper - official) > 1e-4 * max(paper, official)  # so a swap of directions fails the test above
+
+
+@pytest.mark.parametrize("convention, corner", [("pywavelets", (0, 0)), ("official", (1, 1))])
+def test_haar_highpass_equals_the_filters_written_out_per_pixel(images, convention, corner):
+    x = images[0]
+    got = losses.haar_highpass(x, convention).double().numpy()
+    np.testing.assert_allclose(got, reference_haar_highpass(x.double().numpy(), convention), rtol=1e-5, atol=1e-6)
+    # the same thing said another way: twice one corner pixel of each 2x2 block minus the block mean
+    block_mean = x.double().unfold(2, 2, 2).unfold(3, 2, 2).mean((-1, -2)).numpy()
+    r, c = corner
+    np.testing.assert_allclose(got, 2 * (x.double().numpy()[:, :, r::2, c::2] - block_mean), rtol=1e-5, atol=1e-6)
+
+
+def test_haar_pywavelets_convention_equals_pywavelets():
+    import pywt
+
+    x = np.random.default_rng(0).normal(size=(2, 3, 8, 8))
+    _, (ch, cv, cd) = pywt.dwt2(x, "haar", axes=(-2, -1))
+    np.testing.assert_allclose(losses.haar_highpass(torch.from_numpy(x)).double().numpy(), ch + cv + cd, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_hf_reconstruction_loss_equals_the_written_out_equation(images, weighted):
+    ada, x0 = images
+    weight = torch.tensor([0.1, 0.5, 1.0, 0.0, 0.9]) if weighted else None
+    got = losses.hf_reconstruction_loss(ada, x0, weight).item()
+    assert got == pytest.approx(reference_hf_mse(ada.numpy(), x0.numpy(), None if weight is None else weight.numpy()), rel=1e-5)
+
+
+def test_predicted_x0_equals_the_ddpm_formula(images):
+    sched = build_scheduler(SchedulerConfig())
+    x_t, eps = images
+    t = torch.tensor([0, 10, 500, 900, 999])
+    got = losses.predicted_x0(x_t, eps, sched.alphas_cumprod, t).double().numpy()
+    abar = sched.alphas_cumprod.double().numpy()
+    for i, ti in enumerate(t.tolist()):
+        expected = (x_t[i].double().numpy() - math.sqrt(1 - abar[ti]) * eps[i].double().numpy()) / math.sqrt(abar[ti])
+        np.testing.assert_allclose(got[i], expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("options", [
+    DomainStudioOptions(),
+    DomainStudioOptions(kl_direction="official", pairwise_min_t=0, hfmse_weighting="none"),
+    DomainStudioOptions(kl_direction="official", pairwise_min_t=0, pairwise_samples=3, pairwise_reduction="mean", haar="official"),
+])
+def test_domainstudio_objective_is_the_weighted_sum_of_the_written_out_terms(options):
+    """L = L_simple + l2 L_img + l3 L_hf + l4 L_hfmse on the samples the timestep window keeps (eq. 11)."""
+    sched = build_scheduler(SchedulerConfig())
+    source, adapted = tiny_unet(), tiny_unet()
+    with torch.no_grad():
+        for p in adapted.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    weights = DomainStudioWeights(l_img=2.0, l_hf=1.0, l_hfmse=0.05)
+    x0 = torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    loss, terms = DomainStudio(sched, source, weights, options, batch_size=8)(adapted, x0, torch.Generator().manual_seed(5))
+
+    b = noised_batch(sched, x0, torch.Generator().manual_seed(5))  # the same draws
+    with torch.no_grad():
+        eps_ada, eps_sou = adapted(b.x_t, b.t).sample.double(), source(b.x_t, b.t).sample.double()
+    abar = sched.alphas_cumprod.double()
+    x0_of = lambda eps: ((b.x_t.double() - (1 - abar[b.t]).sqrt().view(-1, 1, 1, 1) * eps) / abar[b.t].sqrt().view(-1, 1, 1, 1)).numpy()  # noqa: E731
+    x0_ada, x0_sou = x0_of(eps_ada), x0_of(eps_sou)
+    keep = (b.t >= options.pairwise_min_t).nonzero().flatten()
+    generator = torch.Generator().manual_seed(5)
+    noised_batch(sched, x0, generator)  # the objective's own draws, then its choice of pairwise_samples of the window
+    if options.pairwise_samples is not None:
+        keep = keep[torch.randperm(len(keep), generator=generator)[: options.pairwise_samples]]
+    keep = keep.numpy()
+    assert terms["pairwise_n"] == len(keep) >= 3
+    hf = lambda x: reference_haar_highpass(x, options.haar)  # noqa: E731
+    rd = lambda a, s, direction=options.kl_direction: reference_relative_distance(a, s, direction, options.pairwise_reduction)  # noqa: E731
+    expected = {
+        "l_simple": float(((eps_ada - b.noise.double()) ** 2).mean()),
+        "l_img": rd(x0_ada[keep], x0_sou[keep]),
+        "l_hf": rd(hf(x0_ada[keep]), hf(x0_sou[keep])),
+        "l_hfmse": reference_hf_mse(x0_ada, x0.numpy(), abar[b.t].numpy() if options.hfmse_weighting == "abar" else None, options.haar),
+    }
+    # x0_hat is formed in float32 (the term is computed so), 1/sqrt(abar_t) amplifies its rounding: rel 1e-3. The
+    # other KL direction differs by more than that here, so a swapped or ignored kl_direction fails.
+    other = "official" if options.kl_direction == "paper" else "paper"
+    if options.pairwise_samples is None:  # with 3 samples the two directions differ by less than the tolerance
+        assert abs(rd(x0_ada[keep], x0_sou[keep], other) - expected["l_img"]) > 3e-3 * expected["l_img"]
+    for name, value in expected.items():
+        assert terms[name] == pytest.approx(value, rel=1e-3), name
+    total = expected["l_simple"] + 2.0 * expected["l_img"] + 1.0 * expected["l_hf"] + 0.05 * expected["l_hfmse"]
+    assert loss.item() == pytest.approx(total, rel=1e-3)
+
+
+def test_cdc_distance_loss_is_the_sum_over_layers_of_the_written_out_kl():
+    """CDC's L_dist (Ojha et al. eq. 1-2): per layer, KL(adapted || source) of the softmax over j != i."""
+    g = torch.Generator().manual_seed(0)
+    ada = [torch.randn(4, 8, 4, 4, generator=g), torch.randn(4, 16, generator=g)]
+    src = [torch.randn(4, 8, 4, 4, generator=g), torch.randn(4, 16, generator=g)]
+    expected = sum(reference_relative_distance(a.numpy(), s.numpy(), "paper") for a, s in zip(ada, src))
+    assert cross_domain_consistency_loss(ada, src).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_ewc_penalty_is_the_fisher_weighted_squared_distance_to_the_source():
+    """EWC (Li et al. eq. 4, without lambda): sum over every weight of F_i (theta_i - theta_S,i)^2."""
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1))
+    g = torch.Generator().manual_seed(0)
+    source = {n: p.detach() + 0.1 * torch.randn(p.shape, generator=g) for n, p in net.named_parameters()}
+    fisher = {n: torch.rand(p.shape, generator=g) for n, p in net.named_parameters()}
+    expected = 0.0
+    for n, p in net.named_parameters():
+        for theta, theta_s, f in zip(p.detach().flatten().tolist(), source[n].flatten().tolist(), fisher[n].flatten().tolist()):
+            expected += f * (theta - theta_s) ** 2
+    assert ewc_penalty(net, source, fisher).item() == pytest.approx(expected, rel=1e-5)
