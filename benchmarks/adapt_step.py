@@ -17,11 +17,11 @@ import statistics
 import time
 
 import torch
-import yaml
+from common import source_model
 
 from domainstudio.adapt.methods import build_objective, method_weights
 from domainstudio.adapt.trainer import autocast
-from domainstudio.models.source import SchedulerConfig, UNetConfig, build_scheduler, build_unet, load_source
+from domainstudio.models.source import UNetConfig, build_unet
 
 
 def main():
@@ -31,13 +31,7 @@ def main():
     p.add_argument("--against-unet", help="a source.unet block as JSON: also time its DomainStudio step, print the ratio")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    params = yaml.safe_load(open("params.yaml"))
-    if a.model:
-        unet, sched = load_source(a.model)
-    else:
-        torch.manual_seed(0)
-        unet = build_unet(UNetConfig(**params["source"]["unet"]), params["resolution"])
-        sched = build_scheduler(SchedulerConfig(**params["source"]["scheduler"]))
+    unet, sched, params = source_model(a.model)
     weights = params["adapt"]["weights"]
     res = unet.config.sample_size
     x0 = torch.rand(a.batch, 3, res, res) * 2 - 1

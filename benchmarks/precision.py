@@ -16,11 +16,10 @@ import statistics
 import time
 
 import torch
-import yaml
+from common import source_model
 
 from domainstudio.adapt.methods import build_objective, method_weights
 from domainstudio.devices import NATIVE_BF16_CPU_FLAGS, attention_kernel, autocast, cpu_flags, resolve_precision
-from domainstudio.models.source import SchedulerConfig, UNetConfig, build_scheduler, build_unet, load_source
 
 
 def gemm_gflops(dtype: torch.dtype, n: int = 1024, repeats: int = 10) -> float:
@@ -38,13 +37,7 @@ def main():
     p.add_argument("--model", help="a source model folder (default: params.yaml's source.unet, random weights)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    params = yaml.safe_load(open("params.yaml"))
-    if a.model:
-        unet, sched = load_source(a.model)
-    else:
-        torch.manual_seed(0)
-        unet = build_unet(UNetConfig(**params["source"]["unet"]), params["resolution"])
-        sched = build_scheduler(SchedulerConfig(**params["source"]["scheduler"]))
+    unet, sched, params = source_model(a.model)
     device, res = torch.device("cpu"), unet.config.sample_size
     flags = sorted(set(NATIVE_BF16_CPU_FLAGS) & cpu_flags())
     print(f"CPU bf16 flags: {flags or 'none'}; precision: auto -> {resolve_precision(device, 'auto')}; {a.threads} thread(s)")

@@ -99,7 +99,7 @@ def test_paper_loading_paths_run_on_standins(tmp_path):
     overlay = tmp_path / "standin.yaml"
     overlay.write_text(json.dumps({"resolution": 32, "domains": ["babies"], "methods": ["domainstudio"],
                                    "source": {"pretrained": str(hub)},
-                                   "adapt": {"train": {"steps": 2, "batch_size": 2, "checkpoint_every": 0}},
+                                   "adapt": {"train": {"steps": 2, "batch_size": 3, "checkpoint_every": 0}},
                                    "sample": {"n_samples": 4, "ddim_steps": 2, "batch_size": 4},
                                    "report": {"ablation": {"domains": ["babies"]}, "shots": {"domains": ["babies"]}}}))
     target = "samples/ffhq/babies/10shot/domainstudio/seed0"
