@@ -144,4 +144,5 @@ def quality_curve(rows: list[dict], out: str | Path, label: str = "source model"
     ax.set_ylabel(f"FID vs {rows[0]['samples']} fresh source images")
     ax.legend()
     ax.grid(alpha=0.3)
+    fig.tight_layout()  # keeps the axis labels inside the picture
     _save(fig, out)
