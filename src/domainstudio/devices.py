@@ -36,17 +36,19 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def cpuinfo_field(name: str, cpuinfo: str = "/proc/cpuinfo") -> str | None:
+    """The first ``name : value`` of Linux's CPU description; None where the file or the field does not exist."""
+    try:
+        with open(cpuinfo) as fh:
+            return next((line.split(":", 1)[1].strip() for line in fh if line.split(":", 1)[0].strip() == name), None)
+    except OSError:
+        return None
+
+
 @functools.cache
 def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
     """The CPU's feature flags as Linux lists them; empty where the file does not exist (other systems)."""
-    try:
-        with open(cpuinfo) as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
+    return frozenset((cpuinfo_field("flags", cpuinfo) or "").split())
 
 
 def native_bf16(device: torch.device, flags: frozenset[str] | None = None) -> bool:
