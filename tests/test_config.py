@@ -104,12 +104,14 @@ def test_workflow_refuses_bad_config_before_any_job(tmp_path):
 def test_dry_run_and_lint(tmp_path):
     project = copy_project(tmp_path / "p")
     dry = run(["snakemake", "--cores", "1", "-n", "all"], cwd=project)
-    for rule in ("render_source", "render_target", "import_source", "adapt", "sample", "import_backbone", "evaluate",
-                 "reference_stats", "table", "figures", "report", "adapt_gan", "sample_gan"):
+    for rule in ("render_target", "import_source", "adapt", "sample", "import_backbone", "evaluate",
+                 "reference_stats", "table", "figures", "report", "import_source_gan", "adapt_gan", "sample_gan"):
         assert rule in dry.stdout
+    assert "render_source" not in dry.stdout  # every model trained on the source images comes from a release
     release = run(["snakemake", "--cores", "1", "-n", "results/releases/faces/32px/ddpm", "results/releases/faces/32px/metric_backbone",
-                   "--configfile", "config/release.yaml"], cwd=project)
-    for rule in ("pretrain_source", "train_backbone", "release_source", "release_backbone"):
+                   "results/releases/faces/32px/gan", "--configfile", "config/release.yaml"], cwd=project)
+    for rule in ("render_source", "pretrain_source", "train_backbone", "pretrain_source_gan", "release_source", "release_backbone",
+                 "release_source_gan"):
         assert rule in release.stdout
     text = ""
     for overlay in ([], ["--configfile", "config/release.yaml"]):

@@ -11,7 +11,7 @@ from domainstudio.config import METHOD_FAMILIES, ConfigError, check_config
 from domainstudio.data.images import save_images
 from domainstudio.gan.artifact import build_gan, load_gan, sample_gan
 from domainstudio.gan.losses import cross_domain_consistency_loss, ewc_fisher, ewc_penalty
-from domainstudio.gan.methods import GAN_METHODS, Cdc, CdcConfig, EwcConfig, FreezeD, FreezeDConfig, GanMethodsConfig, build_adaptation
+from domainstudio.gan.methods import GAN_METHODS, Adaptation, Cdc, CdcConfig, EwcConfig, FreezeD, FreezeDConfig, GanMethodsConfig, build_adaptation
 from domainstudio.gan.networks import GanNetworkConfig, ModulatedConv
 from domainstudio.gan.train import GanTrainConfig, train_gan
 
@@ -196,7 +196,66 @@ def test_workflow_routes_each_family_to_its_own_rules():
         out = run(["snakemake", "-n", "-F", target, "--quiet", "rules"], cwd=ROOT).stdout
         return {line.split()[0] for line in out.splitlines() if line.strip() and line.split()[-1].isdigit()}
 
-    gan_rules, ddpm_rules = {"pretrain_source_gan", "adapt_gan", "sample_gan"}, {"import_source", "adapt", "sample"}
+    gan_rules, ddpm_rules = {"import_source_gan", "adapt_gan", "sample_gan"}, {"import_source", "adapt", "sample"}
     gan, ddpm = jobs("samples/faces/babies/10shot/cdc/seed0"), jobs("samples/faces/babies/10shot/ddpm-ft/seed0")
     assert gan_rules <= gan and not ddpm_rules & gan
     assert ddpm_rules <= ddpm and not gan_rules & ddpm
+
+
+def _pretrain(steps, checkpoint=None, snapshots=None, fingerprint="a"):
+    G, D = tiny_gan()
+    cfg = GanTrainConfig(steps=steps, batch_size=4, r1_every=2, ema_decay=0.9, checkpoint_every=2, log_every=1)
+    return train_gan(G, D, images(), cfg, Adaptation(G, D), torch.Generator().manual_seed(0), checkpoint=checkpoint,
+                     fingerprint=fingerprint, snapshot_dir=snapshots, snapshot_every=2)
+
+
+def test_pretraining_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
+    """A run stopped after step 2's checkpoint and continued to 5 steps equals one 5-step run, bit for bit; a
+    checkpoint of another configuration is ignored."""
+    full, full_rows = _pretrain(5)
+    checkpoint = tmp_path / "gan.pt"
+    _pretrain(3, checkpoint)  # a shorter run: its last checkpoint is at step 2
+    assert torch.load(checkpoint, weights_only=False)["step"] == 2
+    resumed, rows = _pretrain(5, checkpoint, tmp_path / "snapshots")
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5] and [r["g_loss"] for r in rows] == [r["g_loss"] for r in full_rows]
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["step4"]  # steps 3-5 ran here
+    G4, _ = load_gan(tmp_path / "snapshots" / "step4")
+    assert not all(torch.equal(a, b) for a, b in zip(G4.state_dict().values(), resumed.state_dict().values()))
+    other, _ = _pretrain(5, checkpoint, fingerprint="b")  # ignored: same as a fresh run
+    assert all(torch.equal(a, b) for a, b in zip(full.state_dict().values(), other.state_dict().values()))
+
+
+def test_gan_training_and_sampling_resolve_their_device_like_the_diffusion_code(monkeypatch):
+    import domainstudio.devices as devices
+    import domainstudio.gan.train as gan_train
+    from domainstudio.devices import DeviceError
+
+    asked = []
+    monkeypatch.setattr(gan_train, "resolve_device", lambda name: asked.append(name) or torch.device("cpu"))
+    G, D = tiny_gan()
+    train_gan(G, D, images(), GanTrainConfig(steps=1, batch_size=4), Adaptation(G, D), torch.Generator().manual_seed(0))
+    assert asked == ["auto"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DeviceError, match="device: 'cuda' asked for"):
+        sample_gan(G, 2, seed=0, device="cuda")
+    monkeypatch.setattr(gan_train, "resolve_device", devices.resolve_device)
+    with pytest.raises(DeviceError, match="device: 'cuda' asked for"):
+        train_gan(G, D, images(), GanTrainConfig(steps=1, batch_size=4, device="cuda"), Adaptation(G, D), torch.Generator())
+
+
+def test_the_official_cdc_and_ewc_choices_are_reachable_by_configuration():
+    official = {"kl_direction": "official", "reduction": "mean", "layers": "random", "r1_head": "step", "weight": 1000.0}
+    cfg = GanMethodsConfig.from_dict({"cdc": official, "ewc": {"fisher": "batch_mean", "fisher_batches": 1, "fisher_batch_size": 4}})
+    for method in ("cdc", "ewc"):
+        G, D = tiny_gan()
+        rule = build_adaptation(method, G, D, cfg, 3, torch.Generator().manual_seed(0))
+        _, rows = train_gan(G, D, images(), GanTrainConfig(steps=2, batch_size=4, r1_every=1, log_every=1), rule, torch.Generator())
+        assert all(np.isfinite(r[method]) for r in rows)
+    assert cfg.cdc.r1_head == "step" and Cdc.r1_on_patches(rule_cdc := build_adaptation("cdc", *tiny_gan(), cfg, 3, torch.Generator()), True)
+    assert not rule_cdc.r1_on_patches(False)
+    with pytest.raises(ValueError, match=r"gan.methods.cdc.layers: one of \['all', 'random'\], not 'every'"):
+        GanMethodsConfig.from_dict({"cdc": {"layers": "every"}})
+    with pytest.raises(ValueError, match="gan.methods.ewc.fisher"):
+        build_adaptation("ewc", *tiny_gan(), GanMethodsConfig.from_dict({"ewc": {"fisher": "diag"}}), 3, torch.Generator())

@@ -61,14 +61,31 @@ def test_committed_releases_match_their_manifests_and_fit_the_size_budget():
         total += manifest["total_bytes"]
         for key in ("command", "params", "commit", "machine", "steps", "training_seconds", "quality"):
             assert manifest.get(key) is not None, (release, key)
-        assert "--configfile config/release.yaml" in manifest["command"]
+        assert _regenerates(manifest["command"], release), manifest["command"]
     assert total <= MAX_RELEASE_BYTES
+
+
+def _regenerates(command: str, release: Path) -> bool:
+    """Whether ``command``, read as Snakemake reads it, targets ``release`` with config/release.yaml."""
+    import shlex
+
+    from snakemake.cli import get_argument_parser
+
+    words = shlex.split(command)
+    args = get_argument_parser().parse_args(words[1:])
+    return (words[0] == "snakemake" and [str(t) for t in args.targets] == [release.relative_to(ROOT).as_posix().replace("releases/", "results/releases/", 1)]
+            and [str(c) for c in args.configfile] == ["config/release.yaml"])
+
+
+def test_the_recorded_command_is_read_with_its_target():
+    assert _regenerates("snakemake --cores all results/releases/faces/32px/gan --configfile config/release.yaml", ROOT / "releases/faces/32px/gan")
+    assert not _regenerates("snakemake --cores all --configfile config/release.yaml results/releases/faces/32px/gan", ROOT / "releases/faces/32px/gan")
 
 
 def test_default_configuration_loads_the_releases():
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert params["source"]["kind"] == "pretrained"
-    for path in (params["source"]["pretrained"], params["evaluate"]["embedded_backbone"]):
+    for path in (params["source"]["pretrained"], params["evaluate"]["embedded_backbone"], params["gan"]["pretrained"]):
         assert (ROOT / path) in RELEASES
 
 
@@ -94,22 +111,37 @@ def test_a_tampered_release_is_refused_by_the_loaders(tmp_path):
     with pytest.raises(ReleaseError, match="backbone.safetensors: sha256"):
         EmbeddedBackbone.load(backbone)
 
+    from domainstudio.cli import main
+    from domainstudio.gan.artifact import build_gan, save_gan
+    from domainstudio.gan.networks import GanNetworkConfig
+
+    gan = tmp_path / "gan"
+    gan.mkdir()
+    save_gan(gan, *build_gan(GanNetworkConfig(z_dim=8, w_dim=8, mapping_layers=1, channel_base=64, channel_max=16), 16, 0))
+    write_manifest(gan, {"name": "gan"})
+    assert main(["import-gan", "--pretrained", str(gan), "--out", str(tmp_path / "imported"), "--resolution", "16"]) == 0
+    weights = (gan / "gan.pt").read_bytes()
+    (gan / "gan.pt").write_bytes(weights[:-1] + bytes([weights[-1] ^ 1]))  # one bit of the last byte flipped
+    with pytest.raises(SystemExit, match=r"gan.pretrained: release (.|\n)*/gan.pt: sha256"):
+        main(["import-gan", "--pretrained", str(gan), "--out", str(tmp_path / "imported2"), "--resolution", "16"])
+    assert not (tmp_path / "imported2").exists()
+
 
 def test_main_job_dag_trains_no_source_model_and_no_backbone(tmp_path):
     project = copy_project(tmp_path / "project")
     out = run(["snakemake", "-n", "results/table1.csv", "--quiet", "rules"], cwd=project).stdout
     jobs = {line.split()[0] for line in out.splitlines() if line.strip() and not line.startswith(("job", "-", "total"))}
-    assert {"import_source", "import_backbone", "adapt", "evaluate"} <= jobs
-    assert not {"pretrain_source", "train_backbone"} & jobs, jobs
+    assert {"import_source", "import_backbone", "import_source_gan", "adapt", "adapt_gan", "evaluate"} <= jobs
+    assert not {"pretrain_source", "train_backbone", "pretrain_source_gan"} & jobs, jobs
 
 
 @pytest.mark.slow
-def test_release_configuration_regenerates_both_releases_on_the_smoke_world(tmp_path):
-    """config/release.yaml over the smoke overlay: both releases written, verified, and loadable as the defaults."""
+def test_release_configuration_regenerates_the_releases_on_the_smoke_world(tmp_path):
+    """config/release.yaml over the smoke overlay: the three releases written, verified, and loadable as the defaults."""
     project = copy_project(tmp_path / "project")
-    targets = ["results/releases/faces/32px/ddpm", "results/releases/faces/32px/metric_backbone"]
+    targets = ["results/releases/faces/32px/ddpm", "results/releases/faces/32px/metric_backbone", "results/releases/faces/32px/gan"]
     run(["snakemake", "--cores", "2", *targets, "--configfile", "config/smoke.yaml", "config/release.yaml"], cwd=project)
-    ddpm, backbone = (verify_release(project / t) for t in targets)
+    ddpm, backbone, gan = (verify_release(project / t) for t in targets)
     smoke = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
     assert ddpm["steps"] == smoke["source"]["train"]["steps"] and ddpm["params"]["source"]["kind"] == "pretrain"
     every = smoke["source"]["quality"]["snapshot_every"]
@@ -118,12 +150,18 @@ def test_release_configuration_regenerates_both_releases_on_the_smoke_world(tmp_
     assert ddpm["quality"]["fid"] > 0 and ddpm["quality"]["floor"] > 0 and ddpm["training_seconds"] > 0
     assert set(file_records(project / targets[0])) >= {"unet/diffusion_pytorch_model.safetensors", "samples.png", "quality_curve.png"}
     assert backbone["quality"]["held_out_domain_accuracy"] and backbone["training_seconds"] > 0
+    gan_curve = (project / targets[2] / "quality_curve.csv").read_text().splitlines()
+    assert gan["steps"] == smoke["gan"]["pretrain"]["steps"] and len(gan_curve) == 1 + gan["steps"] // smoke["gan"]["quality"]["snapshot_every"]
+    assert gan["quality"]["fid"] > 0 and "ddim_steps" not in gan["quality"] and set(gan["parameters"]) == {"generator", "discriminator"}
+    assert not (project / "checkpoints/faces/source_gan.pt").exists()  # the training state goes once the model is written
     # The regenerated releases are what a configuration loads like the committed ones (smoke world, so a dry run).
     overlay = tmp_path / "use_releases.yaml"
     overlay.write_text(yaml.safe_dump({"source": {"kind": "pretrained", "pretrained": targets[0]},
-                                       "evaluate": {"embedded_backbone": targets[1]}}))
-    run(["snakemake", "--cores", "1", "models/faces/source", "models/faces/metric_backbone", "--forcerun", "import_source",
-         "import_backbone", "--configfile", "config/smoke.yaml", str(overlay)], cwd=project)
+                                       "evaluate": {"embedded_backbone": targets[1]}, "gan": {"pretrained": targets[2]}}))
+    run(["snakemake", "--cores", "1", "models/faces/source", "models/faces/metric_backbone", "models/faces/source_gan",
+         "--forcerun", "import_source", "import_backbone", "import_source_gan", "--configfile", "config/smoke.yaml", str(overlay)],
+        cwd=project)
+    assert (project / "models/faces/source_gan/gan.pt").read_bytes() == (project / targets[2] / "gan.pt").read_bytes()
     import torch
 
     from domainstudio.models.source import load_source
@@ -132,3 +170,53 @@ def test_release_configuration_regenerates_both_releases_on_the_smoke_world(tmp_
     assert imported.keys() == released.keys() and all(torch.equal(imported[k], released[k]) for k in imported)
     for name in ("backbone.json", "backbone.safetensors"):
         assert (project / "models/faces/metric_backbone" / name).read_bytes() == (project / targets[1] / name).read_bytes()
+
+
+def test_quality_curve_measures_a_snapshot_once_per_backbone_and_settings(tmp_path, monkeypatch):
+    """A release re-measures only the snapshots it has not measured with the same backbone and settings (a cache in
+    the snapshot folder), and always measures the final model."""
+    import numpy as np
+
+    import domainstudio.metrics.source_quality as sq
+    from domainstudio.metrics.embedded_backbone import EmbeddedBackbone
+
+    sampled = []
+
+    class Quality:
+        floor = 0.5
+
+        def __init__(self, *args):
+            pass
+
+        def fid(self, images):
+            return float(images.mean())
+
+    monkeypatch.setattr(sq, "SourceQuality", Quality)
+    monkeypatch.setattr(EmbeddedBackbone, "load", staticmethod(lambda folder: type("B", (), {"fid_features": None})()))
+    monkeypatch.setattr(sq, "load_model_or_snapshot", lambda folder, cfg: (folder, None))
+
+    def sample(folder, scheduler, cfg):
+        sampled.append(folder.name)
+        return np.full((4, 2, 2, 3), sq.trained_steps(folder) / 1000)
+
+    monkeypatch.setattr(sq, "sample_source", sample)
+    backbone = tmp_path / "backbone"
+    backbone.mkdir()
+    (backbone / "backbone.safetensors").write_bytes(b"one")
+    snapshots = [tmp_path / "snapshots" / f"step{n}" for n in (2000, 4000)]
+    model = tmp_path / "model"
+    for folder in [*snapshots, model]:
+        folder.mkdir(parents=True)
+    (model / "train_log.csv").write_text("step,loss\n6000,0.1\n")
+
+    def curve(cfg=sq.SourceQualityConfig(samples=4)):
+        sampled.clear()
+        rows, _ = sq.quality_curve([*snapshots, model], backbone, "faces", 32, 0, cfg, None)
+        return [(r["step"], r["fid"]) for r in rows], list(sampled)
+
+    assert curve() == ([(2000, 2.0), (4000, 4.0), (6000, 6.0)], ["step2000", "step4000", "model"])
+    assert curve() == ([(2000, 2.0), (4000, 4.0), (6000, 6.0)], ["model"])  # snapshots read back, same values
+    assert curve(sq.SourceQualityConfig(samples=4, ddim_steps=50))[1] == ["step2000", "step4000", "model"]
+    (backbone / "backbone.safetensors").write_bytes(b"two")
+    assert curve(sq.SourceQualityConfig(samples=4, ddim_steps=50))[1] == ["step2000", "step4000", "model"]
+    assert not (model / sq.QUALITY_CACHE).exists()

@@ -296,3 +296,71 @@ def test_a_v_prediction_pipeline_is_refused_before_any_compute(tiny_dir, tmp_pat
     config.write_text(json.dumps({**json.loads(config.read_text()), "prediction_type": "v_prediction"}))
     with pytest.raises(T2IModelError, match="prediction_type is 'v_prediction'"):
         load_t2i_pipeline(folder)
+
+
+@pytest.mark.parametrize("options", [T2IOptions(), T2IOptions(pairwise_reference="class-half", kl_direction="official",
+                                                               timesteps="shared", reference_gradient="flow")])
+def test_t2i_terms_equal_the_written_out_equations(pipe, options):
+    """Every term of the text-to-image objective recomputed from its equation, with the t and eps the objective
+    draws: DreamBooth's two MSEs, L_img and L_hf on decoded x0 (reference: the pairwise KL written out, in numpy),
+    L_hfmse; for the default and the official release's choices (one t per batch, class half as the reference)."""
+    from tests.test_term_values import reference_haar_highpass, reference_relative_distance
+
+    batch, n, sched, unet = fixed_batch(pipe), 3, pipe.scheduler, perturbed(pipe.unet)
+    g = torch.Generator().manual_seed(11)
+    shared = options.timesteps == "shared"
+    t = torch.randint(0, sched.config.num_train_timesteps, (1 if shared else 2 * n,), generator=g).expand(2 * n)
+    noise = torch.randn((2 * n, *batch.z_ins.shape[1:]), generator=g)
+    with torch.no_grad():
+        z0 = torch.cat([batch.z_ins, batch.z_cls])
+        z_t = sched.add_noise(z0, noise, t)
+        cond = torch.cat([batch.c_ins.expand(n, -1, -1), batch.c_cls.expand(n, -1, -1)])
+        eps = unet(z_t, t, cond).sample
+        abar = sched.alphas_cumprod[t].view(-1, 1, 1, 1).double()
+        x0 = ((z_t.double() - (1 - abar).sqrt() * eps.double()) / abar.sqrt()).float()  # DDPM eq. 15
+        decode = lambda z: pipe.vae.decode(z / pipe.vae.config.scaling_factor).sample.float()  # noqa: E731
+        img_ins, img_cls = decode(x0[:n]), decode(x0[n:])
+        if options.pairwise_reference == "source":
+            eps_src = pipe.unet(z_t[n:], t[n:], cond[n:]).sample.double()
+            x0_src = ((z_t[n:].double() - (1 - abar[n:]).sqrt() * eps_src) / abar[n:].sqrt()).float()
+            ada, ref = img_cls.numpy(), decode(x0_src).numpy()
+        else:
+            ada, ref = img_ins.numpy(), img_cls.numpy()
+    expected = {
+        "l_instance": float(((eps[:n] - noise[:n]) ** 2).mean()), "l_prior": float(((eps[n:] - noise[n:]) ** 2).mean()),
+        "l_img": reference_relative_distance(ada, ref, options.kl_direction),
+        "l_hf": reference_relative_distance(reference_haar_highpass(ada.astype(np.float64)),
+                                            reference_haar_highpass(ref.astype(np.float64)), options.kl_direction),
+        "l_hfmse": float(((reference_haar_highpass(img_ins.numpy().astype(np.float64))
+                           - reference_haar_highpass(batch.x_ins.numpy().astype(np.float64))) ** 2).mean()),
+    }
+    obj = DreamBoothDomainStudio(sched, pipe.vae, pipe.unet, DomainStudioWeights(2.0, 3.0, 0.5), options)
+    loss, terms = obj(unet, batch, torch.Generator().manual_seed(11))
+    for name, value in expected.items():
+        assert terms[name] == pytest.approx(value, rel=2e-3, abs=1e-7), name
+    total = expected["l_instance"] + expected["l_prior"] + 2.0 * expected["l_img"] + 3.0 * expected["l_hf"] + 0.5 * expected["l_hfmse"]
+    assert loss.item() == pytest.approx(total, rel=2e-3)
+
+
+def test_official_t2i_gradient_reaches_the_class_half_only_with_flow(pipe):
+    """reference_gradient: flow lets the pairwise gradient through the reference (class) half as well: same loss
+    value, different gradient; at the loss level the reference gets a gradient only with flow."""
+    batch = fixed_batch(pipe)
+
+    def loss_and_grad(gradient):
+        unet = perturbed(pipe.unet)
+        options = T2IOptions(pairwise_reference="class-half", reference_gradient=gradient, timesteps="shared", prior_weight=0.0)
+        loss, terms = DreamBoothDomainStudio(pipe.scheduler, pipe.vae, None, DomainStudioWeights(1.0, 0.0, 0.0), options)(
+            unet, batch, torch.Generator().manual_seed(4))
+        loss.backward()
+        return terms["l_img"], torch.cat([p.grad.flatten() for p in unet.parameters() if p.grad is not None])
+
+    (l_flow, g_flow), (l_detach, g_detach) = loss_and_grad("flow"), loss_and_grad("detach")
+    assert l_flow == pytest.approx(l_detach, rel=1e-6) and not torch.allclose(g_flow, g_detach)
+    ada, ref = torch.randn(4, 6, requires_grad=True), torch.randn(4, 6, requires_grad=True)
+    losses.relative_distance_loss(ada, ref, detach_reference=True).backward()
+    assert ref.grad is None and ada.grad.abs().sum() > 0
+    losses.relative_distance_loss(ada, ref, detach_reference=False).backward()
+    assert ref.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="reference_gradient 'flow' needs pairwise_reference 'class-half'"):
+        DreamBoothDomainStudio(pipe.scheduler, pipe.vae, pipe.unet, DomainStudioWeights(1.0, 0, 0), T2IOptions(reference_gradient="flow"))

@@ -194,3 +194,83 @@ def test_ewc_penalty_is_the_fisher_weighted_squared_distance_to_the_source():
         for theta, theta_s, f in zip(p.detach().flatten().tolist(), source[n].flatten().tolist(), fisher[n].flatten().tolist()):
             expected += f * (theta - theta_s) ** 2
     assert ewc_penalty(net, source, fisher).item() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("direction,reduction", [("paper", "sum"), ("official", "mean"), ("official", "sum")])
+def test_cdc_with_one_layer_per_anchor_takes_row_i_from_that_layer_only(direction, reduction):
+    """The official code's L_dist: row i of the similarity softmax from layer feat_ind[i] only, KLDivLoss(log p_ada,
+    p_src) (direction 'official') averaged over the n (n - 1) entries (reduction 'mean')."""
+    g = torch.Generator().manual_seed(1)
+    ada = [torch.randn(4, 6, generator=g), torch.randn(4, 3, 2, 2, generator=g), torch.randn(4, 5, generator=g)]
+    src = [torch.randn(4, 6, generator=g), torch.randn(4, 3, 2, 2, generator=g), torch.randn(4, 5, generator=g)]
+    layer = torch.tensor([2, 0, 2, 1])
+    n, expected = 4, 0.0
+    for i in range(n):  # the row-i term of the reference: KL of anchor i alone, computed on the anchor's layer
+        a, s = ada[layer[i]].reshape(n, -1).double().numpy(), src[layer[i]].reshape(n, -1).double().numpy()
+        cos = lambda x, j: float(x[i] @ x[j] / (np.linalg.norm(x[i]) * np.linalg.norm(x[j])))  # noqa: E731
+        others = [j for j in range(n) if j != i]
+        p_ada = np.exp([cos(a, j) for j in others]); p_ada /= p_ada.sum()
+        p_src = np.exp([cos(s, j) for j in others]); p_src /= p_src.sum()
+        p, q = (p_ada, p_src) if direction == "paper" else (p_src, p_ada)
+        expected += float((p * np.log(p / q)).sum())
+    expected = expected if reduction == "sum" else expected / (n * (n - 1))
+    got = cross_domain_consistency_loss(ada, src, direction, reduction, layer_of_sample=layer).item()
+    assert got == pytest.approx(expected, rel=1e-5)
+    assert cross_domain_consistency_loss(ada, src, direction, reduction).item() != pytest.approx(expected, rel=1e-3)
+
+
+def test_per_sample_fisher_is_the_mean_of_squared_per_sample_gradients():
+    """EWC's Fisher (Li et al. eq. 3) by its definition: one backward pass per sample's -log D(G(z_i)) term,
+    squared and averaged over all samples; the batch-mean estimate squares the mean gradient instead."""
+    from domainstudio.gan.artifact import build_gan
+    from domainstudio.gan.losses import ewc_fisher
+    from domainstudio.gan.networks import GanNetworkConfig
+
+    G, D = build_gan(GanNetworkConfig(z_dim=8, w_dim=8, mapping_layers=1, channel_base=32, channel_max=8, patch_resolution=4), 8, 0)
+    batches, size = 2, 3
+    rng = torch.Generator().manual_seed(5)
+    zs = [torch.randn(size, 8, generator=rng) for _ in range(batches)]  # as ewc_fisher draws them
+    params = dict(G.named_parameters())
+    per_sample = {n: torch.zeros_like(p) for n, p in params.items()}
+    batch_mean = {n: torch.zeros_like(p) for n, p in params.items()}
+    for z in zs:
+        losses_z = torch.nn.functional.softplus(-D(G(z)))  # -log sigmoid(D(G(z_i))), sample by sample
+        for i in range(size):
+            grads = torch.autograd.grad(losses_z[i], list(params.values()), retain_graph=True, allow_unused=True)
+            for (n, _), gr in zip(params.items(), grads):
+                if gr is not None:
+                    per_sample[n] += gr.pow(2) / (batches * size)
+        grads = torch.autograd.grad(losses_z.mean(), list(params.values()), allow_unused=True)
+        for (n, _), gr in zip(params.items(), grads):
+            if gr is not None:
+                batch_mean[n] += gr.pow(2) / batches
+    for estimate, expected in (("per_sample", per_sample), ("batch_mean", batch_mean)):
+        got = ewc_fisher(G, D, batches, size, torch.Generator().manual_seed(5), estimate)
+        for n in params:
+            torch.testing.assert_close(got[n], expected[n], rtol=1e-4, atol=1e-10)
+    assert sum(v.sum() for v in per_sample.values()) > sum(v.sum() for v in batch_mean.values())
+
+
+def test_freezed_freezes_exactly_the_first_layers_and_r1_follows_the_cdc_head():
+    """FreezeD: after adaptation steps, from_rgb and the first (layers - 1) blocks hold their source weights bit for
+    bit and every other discriminator weight moved; CDC's official R1 differentiates the patch logits' sum."""
+    from domainstudio.gan.artifact import build_gan
+    from domainstudio.gan.losses import r1_penalty
+    from domainstudio.gan.methods import Adaptation, FreezeD, FreezeDConfig
+    from domainstudio.gan.networks import GanNetworkConfig
+    from domainstudio.gan.train import GanTrainConfig, train_gan
+
+    G, D = build_gan(GanNetworkConfig(z_dim=8, w_dim=8, mapping_layers=1, channel_base=64, channel_max=16, patch_resolution=8), 16, 0)
+    before = {n: p.detach().clone() for n, p in D.named_parameters()}
+    images = (np.random.default_rng(0).random((6, 16, 16, 3)) * 255).astype(np.uint8)
+    train_gan(G, D, images, GanTrainConfig(steps=2, batch_size=4), FreezeD(G, D, FreezeDConfig(layers=2)), torch.Generator().manual_seed(0))
+    frozen = {n for n in before if n.startswith(("from_rgb.", "blocks.0."))}
+    for n, p in D.named_parameters():
+        changed = not torch.equal(p, before[n])
+        assert changed != (n in frozen) or n == "patch_head.weight" or n.endswith("patch_head.bias"), n
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    xr = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(xr, patch=True).sum(), xr)
+    assert r1_penalty(D, x, patch=True).item() == pytest.approx(grad.pow(2).sum().item() / 2, rel=1e-5)
+    assert r1_penalty(D, x).item() != pytest.approx(r1_penalty(D, x, patch=True).item(), rel=1e-3)
+    assert not Adaptation(G, D).r1_on_patches(True)

@@ -61,11 +61,11 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def _resume_key(cfg: dict) -> dict:
+def _resume_key(cfg: dict, block: str = "train") -> dict:
     """A stage config without what a resumed run may change: the number of steps (the trainer continues a shorter
-    run, its learning rate being constant after warm-up) and how often it checkpoints and logs."""
-    train = {k: v for k, v in cfg.get("train", {}).items() if k not in ("steps", "checkpoint_every", "log_every")}
-    return {**cfg, "train": train}
+    run, its learning rate being constant after warm-up), how often it checkpoints and logs, and the device."""
+    train = {k: v for k, v in cfg.get(block, {}).items() if k not in ("steps", "checkpoint_every", "log_every", "device")}
+    return {**cfg, block: train}
 
 
 def _digest(*parts) -> str:
@@ -163,6 +163,18 @@ def cmd_release_source(a):
     snapshots = Path(a.snapshots) if a.snapshots else None
     manifest = release_source(Path(a.model), Path(a.out), Path(a.backbone), snapshots, a.world, a.resolution, a.data_seed,
                               cfg, scheduler_cfg, a.command, params)
+    log.info("released %s: %d steps, FID %.3f (floor %.3f)", a.out, manifest["steps"], manifest["quality"]["fid"], manifest["quality"]["floor"])
+
+
+def cmd_release_gan(a):
+    from domainstudio.metrics.source_quality import SourceQualityConfig
+    from domainstudio.release import release_gan
+
+    cfg = _dataclass_from(SourceQualityConfig, json.loads(a.quality_json), "gan.quality")
+    _set_threads(a.threads)
+    snapshots = Path(a.snapshots) if a.snapshots else None
+    manifest = release_gan(Path(a.model), Path(a.out), Path(a.backbone), snapshots, a.world, a.resolution, a.data_seed,
+                           cfg, a.command, json.loads(a.params_json))
     log.info("released %s: %d steps, FID %.3f (floor %.3f)", a.out, manifest["steps"], manifest["quality"]["fid"], manifest["quality"]["floor"])
 
 
@@ -448,13 +460,17 @@ def cmd_pretrain_gan(a):
     log.info("pre-training a GAN (G %d, D %d parameters) on %d images from %s", count_parameters(generator),
              count_parameters(discriminator), len(images), a.images)
     rng = torch.Generator().manual_seed(train_cfg.seed)
+    resume = {"checkpoint": a.checkpoint, "snapshot_dir": a.snapshot_dir, "snapshot_every": a.snapshot_every,
+              "fingerprint": _digest(_resume_key(cfg, "pretrain"), a.resolution, images)}
     with atomic_dir(a.out) as tmp:
         final, _ = train_gan(generator, discriminator, images, train_cfg, Adaptation(generator, discriminator), rng,
-                             log_csv=tmp / "train_log.csv")
+                             log_csv=tmp / "train_log.csv", **resume)
         save_gan(tmp, final, discriminator)
         image_grid(sample_gan(final, 64, seed=0), columns=8, scale=2).save(tmp / "preview.png")
         (tmp / "gan.json").write_text(json.dumps({"network": dataclasses.asdict(net_cfg), "pretrain": dataclasses.asdict(train_cfg),
                                                   "images": str(a.images), "resolution": a.resolution}, indent=2))
+    if a.checkpoint:
+        Path(a.checkpoint).unlink(missing_ok=True)
 
 
 def cmd_import_gan(a):
@@ -463,9 +479,13 @@ def cmd_import_gan(a):
     from domainstudio.atomic import atomic_dir
     from domainstudio.gan.artifact import FILE, GanArtifactError, load_gan
 
+    from domainstudio.release import ReleaseError, is_release, verify_release
+
     try:
+        if is_release(a.pretrained):
+            verify_release(a.pretrained)
         generator, _ = load_gan(a.pretrained)
-    except (GanArtifactError, RuntimeError, KeyError) as err:
+    except (GanArtifactError, ReleaseError, RuntimeError, KeyError) as err:
         raise SystemExit(f"error: gan.pretrained: {err}") from None
     if generator.resolution != a.resolution:
         raise SystemExit(f"error: gan.pretrained {a.pretrained} generates {generator.resolution} px images but resolution is {a.resolution}")
@@ -562,14 +582,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="CSV: model, step, fid, floor"); s.add_argument("--grids", help="folder for a 64-sample grid per model")
     s.add_argument("--threads", type=int)
 
-    s = verb("release-source", cmd_release_source, "Release a trained source DDPM: diffusers folder, quality curve, grid, manifest")
-    s.add_argument("--model", required=True); s.add_argument("--out", required=True); s.add_argument("--backbone", required=True)
-    s.add_argument("--snapshots", help="the trainer's snapshot folder (step<N>/), for the quality curve")
-    s.add_argument("--world", default="faces"); s.add_argument("--resolution", type=int, required=True); s.add_argument("--data-seed", type=int, default=0)
-    s.add_argument("--quality-json", default="{}", help="source.quality as JSON"); s.add_argument("--params-json", required=True,
-                   help="the parameters that regenerate the release (recorded in the manifest)")
-    s.add_argument("--command", required=True, help="the command that regenerates the release (recorded in the manifest)")
-    s.add_argument("--threads", type=int)
+    for name, func, what, block in (("release-source", cmd_release_source, "a trained source DDPM: diffusers folder", "source"),
+                                    ("release-gan", cmd_release_gan, "the source GAN of the baselines: gan.pt", "gan")):
+        s = verb(name, func, f"Release {what}, quality curve, grid, manifest")
+        s.add_argument("--model", required=True); s.add_argument("--out", required=True); s.add_argument("--backbone", required=True)
+        s.add_argument("--snapshots", help="the trainer's snapshot folder (step<N>/), for the quality curve")
+        s.add_argument("--world", default="faces"); s.add_argument("--resolution", type=int, required=True); s.add_argument("--data-seed", type=int, default=0)
+        s.add_argument("--quality-json", default="{}", help=f"{block}.quality as JSON"); s.add_argument("--params-json", required=True,
+                       help="the parameters that regenerate the release (recorded in the manifest)")
+        s.add_argument("--command", required=True, help="the command that regenerates the release (recorded in the manifest)")
+        s.add_argument("--threads", type=int)
+
 
     s = verb("release-backbone", cmd_release_backbone, "Release the embedded metric backbone with its sanity numbers and a manifest")
     s.add_argument("--backbone", required=True); s.add_argument("--out", required=True)
@@ -668,6 +691,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = verb("pretrain-gan", cmd_pretrain_gan, "Pre-train the source GAN of the GAN baselines on the source images")
     s.add_argument("--images", required=True); s.add_argument("--out", required=True); s.add_argument("--resolution", type=int, required=True)
     s.add_argument("--config-json", required=True, help='{"network": {...}, "pretrain": {...}} from params.yaml gan:')
+    s.add_argument("--checkpoint", help="file for resumable checkpoints every gan.pretrain.checkpoint_every steps (kept only while training)")
+    s.add_argument("--snapshot-dir", help="save the kept generator here every --snapshot-every steps (step<N>/ GAN folders)")
+    s.add_argument("--snapshot-every", type=int, default=0)
     s.add_argument("--threads", type=int)
 
     s = verb("import-gan", cmd_import_gan, "Use a local GAN folder (gan.pt, as pretrain-gan writes) as the source GAN")

@@ -113,30 +113,57 @@ def release_source(model: Path, out: Path, backbone: Path, snapshots: Path | Non
     """Release a trained source DDPM (the pretrain_source rule's folder) as ``out``: the diffusers folder, its training
     log, its quality curve over the trainer's snapshots (FID against fresh source images, metrics/source_quality.py),
     a 64-sample grid and the manifest."""
+    from domainstudio.models.source import count_parameters, load_source
+
+    def parameters(folder):
+        return count_parameters(load_source(folder)[0])
+
+    return _release_trained(model, out, ("model_index.json", "unet", "scheduler", "train_log.csv"),
+                            "source DDPM (diffusers DDPMPipeline)", parameters, backbone, snapshots, world, resolution,
+                            data_seed, quality_cfg, scheduler_cfg, command, params)
+
+
+def release_gan(model: Path, out: Path, backbone: Path, snapshots: Path | None, world: str, resolution: int, data_seed: int,
+                quality_cfg, command: str, params: dict) -> dict:
+    """Release the source GAN of the baselines (the pretrain_source_gan rule's folder) as ``out``, as
+    :func:`release_source` releases the DDPM: gan.pt, training log, quality curve, grid and manifest."""
+    from domainstudio.gan.artifact import load_gan
+    from domainstudio.gan.networks import count_parameters
+
+    def parameters(folder):
+        generator, discriminator = load_gan(folder)
+        return {"generator": count_parameters(generator), "discriminator": count_parameters(discriminator)}
+
+    return _release_trained(model, out, ("gan.pt", "gan.json", "train_log.csv"), "source GAN (gan.pt)", parameters,
+                            backbone, snapshots, world, resolution, data_seed, quality_cfg, None, command, params)
+
+
+def _release_trained(model: Path, out: Path, files, kind: str, parameters, backbone: Path, snapshots: Path | None, world: str,
+                     resolution: int, data_seed: int, quality_cfg, scheduler_cfg, command: str, params: dict) -> dict:
     from domainstudio.atomic import atomic_dir
     from domainstudio.data.images import image_grid
     from domainstudio.metrics.source_quality import quality_curve, trained_steps, write_curve
-    from domainstudio.models.source import count_parameters, load_source
     from domainstudio.report.figures import quality_curve as curve_figure
 
     steps = trained_steps(model)
     log_rows = _train_log(model)
     folders = [f for f in sorted(snapshots.glob("step*")) if (trained_steps(f) or 0) < steps] if snapshots else []
     with atomic_dir(out) as tmp:
-        for name in ("model_index.json", "unet", "scheduler", "train_log.csv"):
+        for name in files:
             _copy(model / name, tmp / name)
         rows, images = quality_curve([*folders, model], backbone, world, resolution, data_seed, quality_cfg, scheduler_cfg)
         rows[-1]["model"] = "release"
         write_curve(rows, tmp / "quality_curve.csv")
         curve_figure(rows, tmp / "quality_curve.png")
         image_grid(images[:64], columns=8, scale=2).save(tmp / "samples.png")
-        unet, _ = load_source(tmp)
+        quality = {"fid": rows[-1]["fid"], "floor": rows[-1]["floor"], "samples": quality_cfg.samples}
+        if rows[-1]["ddim_steps"] is not None:
+            quality["ddim_steps"] = quality_cfg.ddim_steps
         record = {
-            "name": out.name, "kind": "source DDPM (diffusers DDPMPipeline)", "world": world, "resolution": resolution,
-            "parameters": count_parameters(unet), "command": command, "params": params, "commit": git_commit(),
-            "machine": machine(), "steps": steps, "training_seconds": float(log_rows[-1].get("elapsed_s") or "nan"),
-            "quality": {"fid": rows[-1]["fid"], "floor": rows[-1]["floor"], "samples": quality_cfg.samples,
-                        "ddim_steps": quality_cfg.ddim_steps, "reference": f"{quality_cfg.samples} fresh source images (split 'fresh')",
+            "name": out.name, "kind": kind, "world": world, "resolution": resolution, "parameters": parameters(tmp),
+            "command": command, "params": params, "commit": git_commit(), "machine": machine(), "steps": steps,
+            "training_seconds": float(log_rows[-1].get("elapsed_s") or "nan"),
+            "quality": {**quality, "reference": f"{quality_cfg.samples} fresh source images (split 'fresh')",
                         "backbone": str(backbone), "backbone_sha256": sha256_of(Path(backbone) / "backbone.safetensors")},
         }
         return write_manifest(tmp, record)

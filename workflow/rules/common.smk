@@ -118,8 +118,9 @@ def source_snapshot_dir(wildcards):
 
 
 def release_command(wildcards, output):
-    """The command a release's manifest records as the one that regenerates it (workflow/rules/release.smk)."""
-    return f"snakemake --cores all --configfile config/release.yaml {output}"
+    """The command a release's manifest records as the one that regenerates it (workflow/rules/release.smk); the
+    target goes before --configfile, which would take it for a second config file."""
+    return f"snakemake --cores all {output} --configfile config/release.yaml"
 
 
 def source_config_json():
@@ -238,6 +239,22 @@ GAN_ENABLED = any(METHOD_FAMILIES.get(m) == "gan" for m in config["methods"])
 
 def gan_pretrain_config_json():
     return json.dumps({k: config["gan"][k] for k in ("network", "pretrain")})
+
+
+def gan_snapshot_args(wildcards):
+    """The pre-training's generator every gan.quality.snapshot_every steps, for the release's quality curve."""
+    every = config["gan"].get("quality", {}).get("snapshot_every", 0)
+    return f"--snapshot-dir {gan_snapshot_dir(wildcards)} --snapshot-every {every}" if every else ""
+
+
+def gan_snapshot_dir(wildcards):
+    return f"checkpoints/{wildcards.world}/source_gan_snapshots"
+
+
+def gan_release_input(wildcards):
+    """gan.pretrained as an input when it is a folder here (a release, verified on import), as for the source DDPM."""
+    path = config["gan"]["pretrained"]
+    return [path] if os.path.isdir(path) else []
 
 
 def gan_adapt_config_json(wildcards):

@@ -6,7 +6,12 @@ if GAN_ENABLED:
 
     if config["gan"].get("pretrained"):
 
+        localrules:
+            import_source_gan,
+
         rule import_source_gan:
+            input:
+                gan_release_input,
             output:
                 directory("models/{world}/source_gan"),
             params:
@@ -30,17 +35,19 @@ if GAN_ENABLED:
             params:
                 cfg=gan_pretrain_config_json(),
                 resolution=RESOLUTION,
+                checkpoint="checkpoints/{world}/source_gan.pt",
+                snapshots=gan_snapshot_args,
             threads: TRAINING_THREADS
             resources:
                 mem_mb=4000,
-                runtime=30,
+                runtime=240,
             log:
                 "logs/pretrain_source_gan/{world}.log",
             benchmark:
                 "logs/benchmarks/pretrain_source_gan/{world}.tsv",
             shell:
                 "domainstudio pretrain-gan --images {input} --out {output} --resolution {params.resolution} "
-                "--config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
+                "--config-json {params.cfg:q} --checkpoint {params.checkpoint} {params.snapshots} --threads {threads} > {log} 2>&1"
 
     rule sample_source_gan:
         input:

@@ -1,7 +1,8 @@
-# Releases (docs/releases.md): the source DDPM and the embedded metric backbone that the default configuration loads
-# from releases/. config/release.yaml trains both here (source.kind: pretrain, evaluate.embedded_backbone: null) and
-# these rules write them, with their manifests, under results/releases/; copying that over releases/ is a deliberate
-# act, since every metric of the embedded world moves with them.
+# Releases (docs/releases.md): the source DDPM, the source GAN of the baselines and the embedded metric backbone that
+# the default configuration loads from releases/. config/release.yaml trains them here (source.kind: pretrain,
+# gan.pretrained: null, evaluate.embedded_backbone: null) and these rules write them, with their manifests, under
+# results/releases/; copying that over releases/ is a deliberate act, since every metric of the embedded world moves
+# with them.
 
 
 if config["source"]["kind"] == "pretrain":
@@ -26,6 +27,34 @@ if config["source"]["kind"] == "pretrain":
             "logs/release_source/{world}_{resolution}px.log",
         shell:
             "domainstudio release-source --model {input.model} --backbone {input.backbone} --snapshots {params.snapshots} "
+            "--world {wildcards.world} --resolution {wildcards.resolution} --data-seed {params.seed} "
+            "--quality-json {params.quality:q} --params-json {params.regenerate:q} --command {params.command:q} "
+            "--threads {threads} --out {output} > {log} 2>&1"
+
+
+if GAN_ENABLED and not config["gan"].get("pretrained"):
+
+    rule release_source_gan:
+        input:
+            model="models/{world}/source_gan",
+            backbone="models/{world}/metric_backbone",
+        output:
+            directory("results/releases/{world}/{resolution}px/gan"),
+        params:
+            snapshots=gan_snapshot_dir,
+            quality=json.dumps({k: v for k, v in config["gan"].get("quality", {}).items() if k != "snapshot_every"}),
+            regenerate=json.dumps({"world": WORLD, "resolution": RESOLUTION, "data": config["data"],
+                                   "gan": {k: config["gan"][k] for k in ("network", "pretrain", "quality") if k in config["gan"]}}),
+            command=release_command,
+            seed=config["data"]["seed"],
+        threads: TRAINING_THREADS
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        log:
+            "logs/release_source_gan/{world}_{resolution}px.log",
+        shell:
+            "domainstudio release-gan --model {input.model} --backbone {input.backbone} --snapshots {params.snapshots} "
             "--world {wildcards.world} --resolution {wildcards.resolution} --data-seed {params.seed} "
             "--quality-json {params.quality:q} --params-json {params.regenerate:q} --command {params.command:q} "
             "--threads {threads} --out {output} > {log} 2>&1"

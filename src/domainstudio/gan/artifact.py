@@ -24,8 +24,12 @@ def build_gan(cfg: GanNetworkConfig, resolution: int, seed: int):
 
 
 def save_gan(folder: str | Path, generator, discriminator) -> None:
-    torch.save({"network": asdict(generator.cfg), "resolution": generator.resolution,
-                "generator": generator.state_dict(), "discriminator": discriminator.state_dict()}, Path(folder) / FILE)
+    """Write ``folder/gan.pt`` (atomically: a killed run leaves no truncated file)."""
+    from domainstudio.atomic import atomic_file
+
+    with atomic_file(Path(folder) / FILE) as tmp:
+        torch.save({"network": asdict(generator.cfg), "resolution": generator.resolution,
+                    "generator": generator.state_dict(), "discriminator": discriminator.state_dict()}, tmp)
 
 
 def load_gan(folder: str | Path):
@@ -40,10 +44,15 @@ def load_gan(folder: str | Path):
 
 
 @torch.no_grad()
-def sample_gan(generator, n: int, seed: int, batch_size: int = 500) -> np.ndarray:
-    """n images (uint8 N x H x W x 3) from z ~ N(0, I) drawn with ``seed``; the batch size does not change them."""
-    generator.eval()
+def sample_gan(generator, n: int, seed: int, batch_size: int = 500, device: str = "auto") -> np.ndarray:
+    """n images (uint8 N x H x W x 3) from z ~ N(0, I) drawn with ``seed`` on the CPU; neither the batch size nor
+    the device changes them beyond rounding."""
+    from domainstudio.devices import resolve_device
+
+    target = resolve_device(device)
+    generator.eval().to(target)
     z = torch.randn(n, generator.cfg.z_dim, generator=torch.Generator().manual_seed(seed))
-    out = [generator(z[i:i + batch_size]) for i in range(0, n, batch_size)]
+    out = [generator(z[i:i + batch_size].to(target)).cpu() for i in range(0, n, batch_size)]
+    generator.cpu()
     x = torch.cat(out).clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
     return x.permute(0, 2, 3, 1).contiguous().numpy()

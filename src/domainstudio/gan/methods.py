@@ -35,6 +35,7 @@ class EwcConfig:
     weight: float = 20.0     # lambda of Li et al. eq. 4; its scale depends on the Fisher (docs/baselines.md: how it is set)
     fisher_batches: int = 16
     fisher_batch_size: int = 32
+    fisher: str = "per_sample"  # per_sample: the Fisher's definition; batch_mean: squared batch-mean gradients (losses.ewc_fisher)
 
 
 @dataclass
@@ -42,7 +43,18 @@ class CdcConfig:
     weight: float = 20.0     # lambda of L_dist (Ojha et al. eq. 3); docs/baselines.md: why 20
     feature_batch: int = 4   # z's per step compared by L_dist (the official code's feat_const_batch)
     anchor_every: int = 4    # every N-th step draws z from the anchor regions and uses the image-level D
-    anchor_std: float = 0.05 # anchor region: a Gaussian of this std around each of K fixed anchor z's
+    anchor_std: float = 0.1  # anchor region: a Gaussian of this std around each of K fixed anchor z's (official subspace_std)
+    # The paper's L_dist (defaults) or the official code's (docs/baselines.md, "CDC: paper and official code"):
+    kl_direction: str = "paper"  # paper: KL(adapted || source); official: KL(source || adapted)
+    reduction: str = "sum"       # sum over samples (paper); mean: over the n (n - 1) entries (official KLDivLoss())
+    layers: str = "all"          # all: summed over G's block outputs; random: one random block per anchor sample (official)
+    r1_head: str = "image"       # image: R1 on the image-level logit; step: on the head D uses at that step (official)
+
+    def __post_init__(self):
+        for name, allowed in (("kl_direction", ("paper", "official")), ("reduction", ("sum", "mean")),
+                              ("layers", ("all", "random")), ("r1_head", ("image", "step"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"gan.methods.cdc.{name}: one of {list(allowed)}, not {getattr(self, name)!r}")
 
 
 @dataclass
@@ -87,6 +99,14 @@ class Adaptation:
     def generator_regulariser(self, generator, rng: torch.Generator) -> tuple[torch.Tensor | None, dict]:
         return None, {}
 
+    def r1_on_patches(self, patch: bool) -> bool:
+        """Whether this step's R1 penalty differentiates D's patch logits instead of its image logit."""
+        return False
+
+    def to(self, device) -> "Adaptation":
+        """Move what the rule keeps of the source model to the training device (latents stay on the CPU's generator)."""
+        return self
+
 
 class FreezeD(Adaptation):
     """FreezeD: the discriminator's lower layers keep their source weights; the rest fine-tunes."""
@@ -116,8 +136,13 @@ class Ewc(Adaptation):
     def __init__(self, generator, discriminator, cfg: EwcConfig, rng: torch.Generator):
         super().__init__(generator, discriminator)
         self.weight = cfg.weight
-        self.fisher = ewc_fisher(generator, discriminator, cfg.fisher_batches, cfg.fisher_batch_size, rng)
+        self.fisher = ewc_fisher(generator, discriminator, cfg.fisher_batches, cfg.fisher_batch_size, rng, cfg.fisher)
         self.source = {n: p.detach().clone() for n, p in generator.named_parameters()}
+
+    def to(self, device):
+        self.fisher = {n: f.to(device) for n, f in self.fisher.items()}
+        self.source = {n: p.to(device) for n, p in self.source.items()}
+        return self
 
     def generator_regulariser(self, generator, rng):
         penalty = ewc_penalty(generator, self.source, self.fisher)
@@ -146,13 +171,21 @@ class Cdc(Adaptation):
             return self.anchors[idx] + self.cfg.anchor_std * torch.randn(n, self.z_dim, generator=rng), False
         return torch.randn(n, self.z_dim, generator=rng), True
 
+    def to(self, device):
+        self.source.to(device)
+        return self
+
     def generator_regulariser(self, generator, rng):
-        z = torch.randn(self.cfg.feature_batch, self.z_dim, generator=rng)
+        z = torch.randn(self.cfg.feature_batch, self.z_dim, generator=rng).to(self.source.const.device)
         with torch.no_grad():
             _, src = self.source(z, return_features=True)
         _, ada = generator(z, return_features=True)
-        dist = cross_domain_consistency_loss(ada, src)
+        layer = torch.randint(0, len(ada), (len(z),), generator=rng) if self.cfg.layers == "random" else None
+        dist = cross_domain_consistency_loss(ada, src, self.cfg.kl_direction, self.cfg.reduction, layer)
         return self.cfg.weight * dist, {"cdc": dist.item()}
+
+    def r1_on_patches(self, patch):
+        return patch and self.cfg.r1_head == "step"
 
 
 def build_adaptation(method: str, generator, discriminator, cfg: GanMethodsConfig, shots: int, rng: torch.Generator) -> Adaptation:

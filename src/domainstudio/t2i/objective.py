@@ -17,6 +17,10 @@ applied in pixel space to VAE-decoded predicted x0 (``vae.decode(x0_hat / scalin
   (gradient-free) reference.
 
 L_hfmse compares hf of the decoded instance-half x0 with hf of the very instance images that were noised.
+
+Two more choices of the official release are options: ``timesteps: shared`` draws one t for the whole batch
+(default ``per_sample``, DreamBooth's), and ``reference_gradient: flow`` lets the pairwise terms' gradient reach the
+class half as well (default ``detach``: the reference side is a fixed target, as in the unconditional method).
 """
 from __future__ import annotations
 
@@ -41,6 +45,8 @@ class T2IOptions:
     pairwise_reference: str = "source"
     kl_direction: str = "paper"
     hfmse_weighting: str = "none"
+    timesteps: str = "per_sample"       # per_sample | shared (the official release: one t per batch)
+    reference_gradient: str = "detach"  # detach | flow (class-half reference only: the official release's gradient)
 
 
 @dataclass
@@ -65,6 +71,12 @@ class DreamBoothDomainStudio:
             raise ValueError(f"kl_direction must be 'paper' or 'official', not {options.kl_direction!r}")
         if options.hfmse_weighting not in ("abar", "none"):
             raise ValueError(f"hfmse_weighting must be 'abar' or 'none', not {options.hfmse_weighting!r}")
+        if options.timesteps not in ("per_sample", "shared"):
+            raise ValueError(f"timesteps must be 'per_sample' or 'shared', not {options.timesteps!r}")
+        if options.reference_gradient not in ("detach", "flow"):
+            raise ValueError(f"reference_gradient must be 'detach' or 'flow', not {options.reference_gradient!r}")
+        if options.reference_gradient == "flow" and options.pairwise_reference != "class-half":
+            raise ValueError("reference_gradient 'flow' needs pairwise_reference 'class-half' (the frozen source takes no gradient)")
         if options.prior_weight < 0:
             raise ValueError(f"prior_weight must be >= 0, not {options.prior_weight}")
         if weights.pairwise and batch_size is not None and batch_size < MIN_PAIRWISE_SAMPLES:
@@ -84,7 +96,8 @@ class DreamBoothDomainStudio:
         w, o = self.weights, self.options
         n = b.z_ins.shape[0]
         z0 = torch.cat([b.z_ins, b.z_cls])
-        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (2 * n,), generator=generator).to(z0.device)
+        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (2 * n if o.timesteps == "per_sample" else 1,),
+                          generator=generator).expand(2 * n).to(z0.device)
         noise = torch.randn(z0.shape, generator=generator).to(z0.device)
         z_t = self.scheduler.add_noise(z0, noise, t)
         cond = torch.cat([b.c_ins.expand(n, -1, -1), b.c_cls.expand(n, -1, -1)])
@@ -107,12 +120,14 @@ class DreamBoothDomainStudio:
                 img_ada = img_cls
             else:
                 img_ada, img_ref = img_ins, img_cls
+            detach = o.reference_gradient == "detach"
             if w.l_img > 0:
-                l_img = losses.relative_distance_loss(img_ada, img_ref, o.kl_direction)
+                l_img = losses.relative_distance_loss(img_ada, img_ref, o.kl_direction, detach_reference=detach)
                 loss = loss + w.l_img * l_img
                 terms["l_img"] = l_img.item()
             if w.l_hf > 0:
-                l_hf = losses.relative_distance_loss(losses.haar_highpass(img_ada), losses.haar_highpass(img_ref), o.kl_direction)
+                l_hf = losses.relative_distance_loss(losses.haar_highpass(img_ada), losses.haar_highpass(img_ref), o.kl_direction,
+                                                     detach_reference=detach)
                 loss = loss + w.l_hf * l_hf
                 terms["l_hf"] = l_hf.item()
         if w.l_hfmse > 0:
