@@ -171,8 +171,14 @@ def test_cli_pretrain_adapt_sample(tmp_path):
     net = {k: getattr(NET, k) for k in ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "patch_resolution")}
     cfg = {"network": net, "pretrain": {"steps": 3, "batch_size": 4, "log_every": 1}}
     assert main(["pretrain-gan", "--images", str(tmp_path / "source"), "--out", str(tmp_path / "src"), "--resolution", str(RES),
-                 "--config-json", json.dumps(cfg), "--threads", "1"]) == 0
+                 "--config-json", json.dumps(cfg), "--threads", "1", "--checkpoint", str(tmp_path / "g.pt")]) == 0
     assert (tmp_path / "src" / "preview.png").exists() and (tmp_path / "src" / "train_log.csv").exists()
+    assert torch.load(tmp_path / "g.pt", weights_only=False)["step"] == 3  # the final state stays: raising steps continues it
+    longer = {**cfg, "pretrain": {**cfg["pretrain"], "steps": 4}}
+    assert main(["pretrain-gan", "--images", str(tmp_path / "source"), "--out", str(tmp_path / "src4"), "--resolution", str(RES),
+                 "--config-json", json.dumps(longer), "--checkpoint", str(tmp_path / "g.pt")]) == 0
+    assert (tmp_path / "src4" / "train_log.csv").read_text().splitlines()[1:] == \
+        (tmp_path / "src" / "train_log.csv").read_text().splitlines()[1:] + (tmp_path / "src4" / "train_log.csv").read_text().splitlines()[-1:]
     adapt_cfg = {"adapt": {"steps": 2, "batch_size": 4, "seed": 0}, "methods": {"cdc": {"feature_batch": 3}}}
     assert main(["adapt-gan", "--source", str(tmp_path / "src"), "--images", str(tmp_path / "target"), "--shots", "5",
                  "--method", "cdc", "--config-json", json.dumps(adapt_cfg), "--out", str(tmp_path / "cdc")]) == 0
@@ -202,11 +208,11 @@ def test_workflow_routes_each_family_to_its_own_rules():
     assert ddpm_rules <= ddpm and not gan_rules & ddpm
 
 
-def _pretrain(steps, checkpoint=None, snapshots=None, fingerprint="a"):
+def _pretrain(steps, checkpoint=None, snapshots=None, fingerprint="a", keep=False):
     G, D = tiny_gan()
     cfg = GanTrainConfig(steps=steps, batch_size=4, r1_every=2, ema_decay=0.9, checkpoint_every=2, log_every=1)
     return train_gan(G, D, images(), cfg, Adaptation(G, D), torch.Generator().manual_seed(0), checkpoint=checkpoint,
-                     fingerprint=fingerprint, snapshot_dir=snapshots, snapshot_every=2)
+                     fingerprint=fingerprint, snapshot_dir=snapshots, snapshot_every=2, keep_final_checkpoint=keep)
 
 
 def test_pretraining_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
@@ -225,6 +231,11 @@ def test_pretraining_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
     assert not all(torch.equal(a, b) for a, b in zip(G4.state_dict().values(), resumed.state_dict().values()))
     other, _ = _pretrain(5, checkpoint, fingerprint="b")  # ignored: same as a fresh run
     assert all(torch.equal(a, b) for a, b in zip(full.state_dict().values(), other.state_dict().values()))
+    finished = tmp_path / "finished.pt"  # a finished 3-step run that keeps its final state continues to 5 steps
+    _pretrain(3, finished, keep=True)
+    assert torch.load(finished, weights_only=False)["step"] == 3
+    continued, _ = _pretrain(5, finished)
+    assert all(torch.equal(a, b) for a, b in zip(full.state_dict().values(), continued.state_dict().values()))
 
 
 def test_gan_training_and_sampling_resolve_their_device_like_the_diffusion_code(monkeypatch):

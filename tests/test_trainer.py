@@ -98,6 +98,10 @@ def test_a_finished_run_continues_when_steps_grow_and_its_snapshots_are_the_shor
     assert torch.equal(_weights(ended_at_ten), _weights(ten))  # steps lowered to the checkpoint: the 10-step model
     continued = train(tiny_unet(), _images(), plain, longer, ckpt, "f")
     assert torch.equal(_weights(continued), _weights(reference))  # steps raised: the 20-step model
+    finished = tmp_path / "finished.pt"  # a finished 12-step run that keeps its final state continues to 20 steps
+    train(tiny_unet(), _images(), plain, TrainConfig(**{**CFG.__dict__, "steps": 12}), finished, "f", keep_final_checkpoint=True)
+    assert torch.load(finished, weights_only=False)["step"] == 12
+    assert torch.equal(_weights(train(tiny_unet(), _images(), plain, longer, finished, "f")), _weights(reference))
     shorter = train(tiny_unet(), _images(), plain, TrainConfig(**{**CFG.__dict__, "steps": 8}), ckpt, "f")
     assert torch.equal(_weights(shorter), _weights(train(tiny_unet(), _images(), plain, TrainConfig(**{**CFG.__dict__, "steps": 8}),
                                                          tmp_path / "eight.pt", "f")))  # a checkpoint past the steps is not used

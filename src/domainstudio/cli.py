@@ -37,21 +37,24 @@ def _config_blocks(config_json: str, allowed: set[str], where: str) -> dict:
 
 
 def _train_and_save(unet, scheduler, images, objective, train_cfg, a, fingerprint: str, metadata: dict | None = None,
-                    snapshots: dict | None = None) -> None:
+                    snapshots: dict | None = None, keep_checkpoint: bool = False) -> None:
     """Train, then write the diffusers folder (plus train_log.csv and metadata) atomically to ``a.out``;
-    the resumable checkpoint is removed once the output is complete. A metadata record may be a function of the
+    the resumable checkpoint is removed once the output is complete, unless ``keep_checkpoint`` (source pre-training:
+    the state at the last step stays, so raising the steps continues it). A metadata record may be a function of the
     written train_log.csv. ``snapshots``: the trainer's snapshot_dir and snapshot_every."""
     from domainstudio.adapt.trainer import train
     from domainstudio.atomic import atomic_dir
     from domainstudio.models.source import save_source
 
     with atomic_dir(a.out) as tmp:
-        final = train(unet, images, objective, train_cfg, a.checkpoint, fingerprint, log_csv=tmp / "train_log.csv", **(snapshots or {}))
+        final = train(unet, images, objective, train_cfg, a.checkpoint, fingerprint, log_csv=tmp / "train_log.csv",
+                      keep_final_checkpoint=keep_checkpoint, **(snapshots or {}))
         save_source(final, scheduler, tmp)
         for name, record in (metadata or {}).items():
             record = record(tmp / "train_log.csv") if callable(record) else record
             (tmp / name).write_text(json.dumps(record, indent=2))
-    Path(a.checkpoint).unlink(missing_ok=True)
+    if not keep_checkpoint:
+        Path(a.checkpoint).unlink(missing_ok=True)
 
 
 def _set_threads(threads: int | None) -> None:
@@ -133,7 +136,7 @@ def cmd_pretrain(a):
     log.info("pre-training a %d-parameter UNet on %d images from %s", count_parameters(unet), len(images), a.images)
     snapshots = {"snapshot_dir": a.snapshot_dir, "snapshot_every": a.snapshot_every} if a.snapshot_dir else None
     _train_and_save(unet, scheduler, images, NoisePrediction(scheduler), train_cfg, a, _digest(_resume_key(cfg), a.resolution, images),
-                    snapshots=snapshots)
+                    snapshots=snapshots, keep_checkpoint=True)
 
 
 def cmd_source_quality(a):
@@ -461,7 +464,7 @@ def cmd_pretrain_gan(a):
              count_parameters(discriminator), len(images), a.images)
     rng = torch.Generator().manual_seed(train_cfg.seed)
     resume = {"checkpoint": a.checkpoint, "snapshot_dir": a.snapshot_dir, "snapshot_every": a.snapshot_every,
-              "fingerprint": _digest(_resume_key(cfg, "pretrain"), a.resolution, images)}
+              "fingerprint": _digest(_resume_key(cfg, "pretrain"), a.resolution, images), "keep_final_checkpoint": True}
     with atomic_dir(a.out) as tmp:
         final, _ = train_gan(generator, discriminator, images, train_cfg, Adaptation(generator, discriminator), rng,
                              log_csv=tmp / "train_log.csv", **resume)
@@ -469,8 +472,6 @@ def cmd_pretrain_gan(a):
         image_grid(sample_gan(final, 64, seed=0), columns=8, scale=2).save(tmp / "preview.png")
         (tmp / "gan.json").write_text(json.dumps({"network": dataclasses.asdict(net_cfg), "pretrain": dataclasses.asdict(train_cfg),
                                                   "images": str(a.images), "resolution": a.resolution}, indent=2))
-    if a.checkpoint:
-        Path(a.checkpoint).unlink(missing_ok=True)
 
 
 def cmd_import_gan(a):
@@ -567,7 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = verb("pretrain", cmd_pretrain, "Pre-train the source DDPM on the source images; writes a diffusers folder")
     s.add_argument("--images", required=True); s.add_argument("--out", required=True); s.add_argument("--resolution", type=int, required=True)
     s.add_argument("--config-json", required=True, help="the source block of params.yaml as JSON")
-    s.add_argument("--checkpoint", required=True, help="file for resumable checkpoints (kept only while training)")
+    s.add_argument("--checkpoint", required=True, help="file for the training state, every train.checkpoint_every steps and at the end (raising the steps continues it)")
     s.add_argument("--snapshot-dir", help="save the (EMA) weights here every --snapshot-every steps (step<N>/ folders)")
     s.add_argument("--snapshot-every", type=int, default=0)
     s.add_argument("--threads", type=int)
@@ -691,7 +692,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = verb("pretrain-gan", cmd_pretrain_gan, "Pre-train the source GAN of the GAN baselines on the source images")
     s.add_argument("--images", required=True); s.add_argument("--out", required=True); s.add_argument("--resolution", type=int, required=True)
     s.add_argument("--config-json", required=True, help='{"network": {...}, "pretrain": {...}} from params.yaml gan:')
-    s.add_argument("--checkpoint", help="file for resumable checkpoints every gan.pretrain.checkpoint_every steps (kept only while training)")
+    s.add_argument("--checkpoint", help="file for the training state, every gan.pretrain.checkpoint_every steps and at the end (raising the steps continues it)")
     s.add_argument("--snapshot-dir", help="save the kept generator here every --snapshot-every steps (step<N>/ GAN folders)")
     s.add_argument("--snapshot-every", type=int, default=0)
     s.add_argument("--threads", type=int)

@@ -55,7 +55,7 @@ def _batch(images: torch.Tensor, cfg: TrainConfig, generator: torch.Generator) -
 
 
 def train(unet, images: np.ndarray, objective, cfg: TrainConfig, checkpoint: str | Path, fingerprint: str, log_csv: str | Path | None = None,
-          snapshot_dir: str | Path | None = None, snapshot_every: int = 0):
+          snapshot_dir: str | Path | None = None, snapshot_every: int = 0, keep_final_checkpoint: bool = False):
     """Train ``unet`` on uint8 images (N x H x W x 3) with ``objective``; return the final (EMA) UNet.
 
     ``checkpoint`` is a file that survives a killed run; it is reused only when its ``fingerprint``
@@ -63,6 +63,8 @@ def train(unet, images: np.ndarray, objective, cfg: TrainConfig, checkpoint: str
     past ``cfg.steps``: the learning rate is constant after warm-up, so a run of N steps is the first N steps of a
     longer one, and a finished training can be continued by raising ``steps``. Every ``snapshot_every`` steps the
     (EMA) weights are saved as a diffusers UNet folder ``snapshot_dir/step<N>`` (a quality curve is measured on them).
+    With ``keep_final_checkpoint`` the state at the last step is saved too, so that a later run with more steps
+    continues this one (source pre-training); otherwise the caller removes the checkpoint once the model is written.
     """
     device = resolve_device(cfg.device)
     precision = resolve_precision(device, cfg.precision)  # before any compute
@@ -131,6 +133,8 @@ def train(unet, images: np.ndarray, objective, cfg: TrainConfig, checkpoint: str
         if cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0 and step < cfg.steps:
             save_checkpoint()
     bar.close()
+    if keep_final_checkpoint:
+        save_checkpoint()
 
     final = weights()
     if log_csv is not None:

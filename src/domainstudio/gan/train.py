@@ -64,7 +64,7 @@ def ema_decay_at(step: int, decay: float) -> float:
 
 def train_gan(generator, discriminator, images: np.ndarray, cfg: GanTrainConfig, rule: Adaptation, rng: torch.Generator,
               log_csv=None, checkpoint: str | Path | None = None, fingerprint: str = "", snapshot_dir: str | Path | None = None,
-              snapshot_every: int = 0):
+              snapshot_every: int = 0, keep_final_checkpoint: bool = False):
     """Train ``generator`` and ``discriminator`` on uint8 images with ``rule``; return the generator to keep (its EMA
     when ``ema_decay`` > 0, on the CPU) and the training log rows.
 
@@ -72,7 +72,8 @@ def train_gan(generator, discriminator, images: np.ndarray, cfg: GanTrainConfig,
     steps and reused when its ``fingerprint`` (the caller's digest of everything but the number of steps) matches
     and it is not past ``cfg.steps``: the learning rate is constant, so a finished training continues when
     ``steps`` grows. Every ``snapshot_every`` steps the kept generator is saved as a GAN folder
-    ``snapshot_dir/step<N>`` (with the discriminator), for a quality curve."""
+    ``snapshot_dir/step<N>`` (with the discriminator), for a quality curve. ``keep_final_checkpoint`` also saves the
+    state at the last step, so that a later run with more steps continues this one."""
     from domainstudio.gan.artifact import save_gan
 
     device = resolve_device(cfg.device)
@@ -166,6 +167,8 @@ def train_gan(generator, discriminator, images: np.ndarray, cfg: GanTrainConfig,
         if checkpoint is not None and cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0 and step < cfg.steps:
             save_checkpoint()
     bar.close()
+    if checkpoint is not None and keep_final_checkpoint:
+        save_checkpoint()
     if log_csv is not None:
         write_train_log(rows, log_csv)
     discriminator.cpu()
