@@ -175,7 +175,7 @@ def test_release_configuration_regenerates_the_releases_on_the_smoke_world(tmp_p
         assert (project / "models/faces/metric_backbone" / name).read_bytes() == (project / targets[1] / name).read_bytes()
 
 
-def test_quality_curve_measures_a_snapshot_once_per_backbone_and_settings(tmp_path, monkeypatch):
+def test_quality_curve_measures_a_snapshot_once_per_weights_backbone_and_settings(tmp_path, monkeypatch):
     """A release re-measures only the snapshots it has not measured with the same backbone and settings (a cache in
     the snapshot folder), and always measures the final model."""
     import numpy as np
@@ -210,6 +210,8 @@ def test_quality_curve_measures_a_snapshot_once_per_backbone_and_settings(tmp_pa
     model = tmp_path / "model"
     for folder in [*snapshots, model]:
         folder.mkdir(parents=True)
+    for folder in snapshots:
+        (folder / "diffusion_pytorch_model.safetensors").write_bytes(b"weights")
     (model / "train_log.csv").write_text("step,loss\n6000,0.1\n")
 
     def curve(cfg=sq.SourceQualityConfig(samples=4)):
@@ -223,3 +225,5 @@ def test_quality_curve_measures_a_snapshot_once_per_backbone_and_settings(tmp_pa
     (backbone / "backbone.safetensors").write_bytes(b"two")
     assert curve(sq.SourceQualityConfig(samples=4, ddim_steps=50))[1] == ["step2000", "step4000", "model"]
     assert not (model / sq.QUALITY_CACHE).exists()
+    (snapshots[1] / "diffusion_pytorch_model.safetensors").write_bytes(b"retrained")  # a restarted training
+    assert curve(sq.SourceQualityConfig(samples=4, ddim_steps=50))[1] == ["step4000", "model"]

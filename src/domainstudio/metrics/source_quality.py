@@ -77,21 +77,31 @@ def trained_steps(folder: Path) -> int | None:
 QUALITY_CACHE = "quality.json"  # a trainer snapshot's measured row, reused while the measurement's key is unchanged
 
 
+def _weights_sha256(folder: Path) -> str:
+    """The checksum of a snapshot's weights file (gan.pt or the UNet's safetensors): a training restarted from
+    scratch rewrites ``step<N>`` folders, and their cached rows must not survive it."""
+    from domainstudio.gan.artifact import FILE
+    from domainstudio.release import sha256_of
+
+    gan = folder / FILE
+    return sha256_of(gan if gan.is_file() else folder / "diffusion_pytorch_model.safetensors")
+
+
 def _cached_row(folder: Path, key: dict) -> dict | None:
-    """The row measured on snapshot ``folder`` before with the same backbone, data and quality settings, or None.
-    Snapshots never change once written, so a release re-measures only the new ones."""
+    """The row measured on snapshot ``folder`` before with the same weights, backbone, data and quality settings,
+    or None; a release re-measures only new or rewritten snapshots."""
     path = folder / QUALITY_CACHE
     if not SNAPSHOT.fullmatch(folder.name) or not path.is_file():
         return None
     stored = json.loads(path.read_text())
-    return stored["row"] if stored.get("key") == key else None
+    return stored["row"] if stored.get("key") == {**key, "weights_sha256": _weights_sha256(folder)} else None
 
 
 def _cache_row(folder: Path, key: dict, row: dict) -> None:
     from domainstudio.atomic import atomic_file
 
     with atomic_file(folder / QUALITY_CACHE) as tmp:
-        Path(tmp).write_text(json.dumps({"key": key, "row": row}, indent=2))
+        Path(tmp).write_text(json.dumps({"key": {**key, "weights_sha256": _weights_sha256(folder)}, "row": row}, indent=2))
 
 
 def load_model_or_snapshot(folder: Path, scheduler_cfg):
