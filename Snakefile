@@ -4,9 +4,12 @@
 # The DAG lives here and in workflow/rules/; params.yaml is the one configuration.
 
 configfile: "params.yaml"
+report: "workflow/report/workflow.rst"  # snakemake --report results/report.html: tables, figures, grids, provenance
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/paths.smk"
+include: "workflow/rules/settings.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/source.smk"
 include: "workflow/rules/adapt.smk"

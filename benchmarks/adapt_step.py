@@ -20,7 +20,7 @@ import torch
 from common import source_model
 
 from domainstudio.adapt.methods import build_objective, method_weights
-from domainstudio.adapt.trainer import autocast
+from domainstudio.devices import autocast
 from domainstudio.models.source import UNetConfig, build_unet
 
 

@@ -20,7 +20,7 @@ import yaml
 
 
 def _steps_per_second(threads: int, batch: int, steps: int, start=None) -> float:
-    from domainstudio.adapt.trainer import autocast
+    from domainstudio.devices import autocast
     from domainstudio.models.source import UNetConfig, build_unet
 
     torch.set_num_threads(threads)

@@ -28,10 +28,8 @@ from domainstudio.adapt.methods import build_objective, method_weights
 from domainstudio.adapt.objectives import DomainStudioOptions
 from domainstudio.adapt.trainer import TrainConfig, train
 from domainstudio.data.images import image_grid, load_image_folder
-from domainstudio.metrics.diversity import factor_diversity, near_copy_fraction
 from domainstudio.metrics.embedded_backbone import EmbeddedBackbone
-from domainstudio.metrics.fid import fid
-from domainstudio.metrics.intra_lpips import intra_lpips_from_embeddings
+from domainstudio.metrics.evaluate import EvaluateConfig, evaluate_run
 from domainstudio.metrics.lpips_embedding import squared_distances
 from domainstudio.models.source import load_source
 from domainstudio.sampling import SampleConfig, ddim_sample
@@ -79,7 +77,10 @@ def main():
     embedding = EmbeddedBackbone.load(f"models/{a.world}/metric_backbone")
     reference = load_image_folder(f"data/{a.world}/{a.domain}/reference", params["resolution"])
     ref_stats = np.load(f"results/reference_stats/{a.world}/{a.domain}/embedded.npz")
-    e_train, e_ref = embedding(images), embedding(reference)
+    e_train = embedding(images)
+    ev = params["evaluate"]
+    eval_cfg = EvaluateConfig(cluster_cap=ev["cluster_cap"], max_samples=ev["lpips_samples"], seed=ev["seed"],
+                              near_copy_quantile=ev["near_copy_quantile"])  # as the evaluate rule
     rows = []
     for tokens in a.setting:
         name, s = parse_setting(tokens)
@@ -96,19 +97,18 @@ def main():
         t_train = time.perf_counter() - t0
         samples = ddim_sample(model, sched, SampleConfig(**{**params["sample"], "n_samples": a.n, "seed": a.seed}))
         image_grid(samples[:48], columns=12, scale=2).save(out / f"{name}.png")
+        metrics = evaluate_run(samples, images, reference, ref_stats, eval_cfg, embedding, embedding.fid_features, embedding, a.domain)
+        r, div = metrics["intra_lpips"], metrics["diversity"]
         e = embedding(samples)
-        r = intra_lpips_from_embeddings(e, e_train, params["evaluate"]["cluster_cap"], params["evaluate"]["seed"])
         x = torch.from_numpy(samples[:200]).float().flatten(1) / 255
-        copies = near_copy_fraction(e, e_train, e_ref, params["evaluate"]["near_copy_quantile"])["near_copy_fraction"]
-        div = factor_diversity(embedding, samples, reference, a.domain)
         row = {"setting": name, "domain": a.domain, "method": method, **dataclasses.asdict(weights), **options,
-               "steps": cfg.steps, "lr": cfg.lr, "intra_lpips": round(r.intra_lpips, 4), "std": round(r.std, 4),
+               "steps": cfg.steps, "lr": cfg.lr, "intra_lpips": round(r["intra_lpips"], 4), "std": round(r["std"], 4),
                "nearest_train_lpips": round(squared_distances(e, e_train).min(1).values.mean().item(), 4),
                "pixel_diversity": round(torch.cdist(x, x).pow(2).mean().item() / x.shape[1], 4),
-               "near_copy": round(copies, 3), "in_domain": round(div["in_domain"], 3),
+               "near_copy": round(r["near_copy_fraction"], 3), "in_domain": round(div["in_domain"], 3),
                "factor_diversity": None if div["factor_diversity"] is None else round(div["factor_diversity"], 3),
-               "fid": round(fid(embedding.fid_features(samples), ref_stats["mu"], ref_stats["sigma"]), 2),
-               "largest_cluster": max(r.cluster_sizes), "train_s": round(t_train, 1)}
+               "fid": round(metrics["fid"]["fid"], 2),
+               "largest_cluster": max(r["cluster_sizes"]), "train_s": round(t_train, 1)}
         print(json.dumps(row), flush=True)
         rows.append(row)
     with open(out / "sweep.csv", "w", newline="") as fh:

@@ -35,7 +35,8 @@ def test_adapt_then_sample_end_to_end(source, tmp_path):
     images = _images(tmp_path / "k", 4)
     assert _adapt(source, images, tmp_path / "adapted", tmp_path) == 0
     record = json.loads((tmp_path / "adapted" / "adaptation.json").read_text())
-    assert record["weights"] == {"l_img": 1.0, "l_hf": 0.5, "l_hfmse": 0.05} and record["method"] == "domainstudio"
+    assert record["weights"] == {"l_img": 1.0, "l_hf": 0.5, "l_hfmse": 0.05, "l_vlb": 0.0} and record["method"] == "domainstudio"
+    assert record["learned_variance"] is False  # a fixed-variance source: L_vlb does not apply
     assert not (tmp_path / "c.pt").exists()
     cfg = json.dumps({"n_samples": 5, "ddim_steps": 2, "batch_size": 2})
     assert main(["sample", "--model", str(tmp_path / "adapted"), "--out", str(tmp_path / "s"), "--config-json", cfg]) == 0

@@ -81,8 +81,9 @@ def test_relative_distance_needs_three_samples():
 
 
 def _objective(weights, source, **options):
+    """The objective with the pairwise terms at every timestep unless ``options`` say otherwise."""
     sched = build_scheduler(SchedulerConfig())
-    return DomainStudio(sched, source, DomainStudioWeights(**weights), DomainStudioOptions(**options), batch_size=4)
+    return DomainStudio(sched, source, DomainStudioWeights(**weights), DomainStudioOptions(**{"pairwise_min_t": 0, **options}), batch_size=4)
 
 
 def test_pairwise_terms_vanish_when_adapted_equals_source():
@@ -184,3 +185,10 @@ def test_build_objective_freezes_a_copy_of_the_source():
         next(unet.parameters()).add_(1.0)  # training the adapted model must not move the anchor
     assert not torch.equal(next(unet.parameters()), next(objective.source.parameters()))
     assert not any(p.requires_grad for p in objective.source.parameters())
+
+
+@pytest.mark.parametrize("field, value", [("kl_direction", "forward"), ("pairwise_reduction", "max"), ("hfmse_weighting", "snr"),
+                                          ("haar", "db2"), ("pairwise_samples", 2)])
+def test_options_are_refused_when_built_naming_the_parameter(field, value):
+    with pytest.raises(ValueError, match=f"adapt.options.{field}"):
+        DomainStudioOptions(**{field: value})

@@ -55,7 +55,7 @@ def test_hub_like_folder_loads_and_runs(tmp_path):
 
 def test_learned_variance_model_is_refused(tmp_path):
     save_hub_like(tmp_path / "six", hub_like_unet(out_channels=6))
-    with pytest.raises(SourceModelError, match="3 input but 6 output channels"):
+    with pytest.raises(SourceModelError, match="6 output channels .* only 'learned_range'"):
         load_source(tmp_path / "six")
 
 
@@ -72,9 +72,14 @@ def test_unreachable_hub_id_through_the_cli(tmp_path, monkeypatch, capsys):
 @pytest.mark.slow
 def test_paper_overlays_plan_with_standin_folders(tmp_path):
     project = copy_project(tmp_path / "project")
-    overlays = {"ffhq": ["config/paper.yaml"], "church": ["config/paper.yaml", "config/paper_church.yaml"]}
-    for world, files in overlays.items():
-        image_folders(project, world, PAPER_DOMAINS[world], reference=1)
+    overlays = {"ffhq": ["config/paper.yaml"], "church": ["config/paper.yaml", "config/paper_church.yaml"],
+                "ffhq-adm": ["config/paper.yaml", "config/paper_adm.yaml"]}
+    (project / "models/adm").mkdir(parents=True)
+    (project / "models/adm/ffhq.pt").write_bytes(b"stand-in")  # the plan needs the file to exist, not to load
+    for name, files in overlays.items():
+        world = name.split("-")[0]
+        if not (project / "data" / world).exists():
+            image_folders(project, world, PAPER_DOMAINS[world], reference=1)
         out = run(["snakemake", "-n", "--cores", "1", "--configfile", *files], cwd=project).stdout
         counts = dict(line.split()[:2] for line in out.splitlines() if line.split()[:1] and line.split()[0] in
                       ("import_source", "adapt", "sample", "sample_source", "evaluate", "table", "render_source",
@@ -87,6 +92,9 @@ def test_paper_overlays_plan_with_standin_folders(tmp_path):
     missing = run(["snakemake", "-n", "--cores", "1", "--configfile", "config/paper.yaml", "--config", "domains=[babies,cats]"],
                   cwd=project, check=False)
     assert missing.returncode != 0 and "data/ffhq/cats/10shot" in missing.stdout + missing.stderr
+    (project / "models/adm/ffhq.pt").unlink()  # the ADM variant without its checkpoint: stopped, the file named
+    missing = run(["snakemake", "-n", "--cores", "1", "--configfile", "config/paper.yaml", "config/paper_adm.yaml"], cwd=project, check=False)
+    assert missing.returncode != 0 and "models/adm/ffhq.pt" in missing.stdout + missing.stderr
 
 
 @pytest.mark.slow

@@ -180,8 +180,8 @@ def test_fp16_loss_scaling_is_wired_through_the_t2i_trainer(tiny_dir, monkeypatc
     """fp16 on the CPU is refused before any compute; where a scaler is on (fp16 on CUDA), the loss is scaled, the
     gradients unscaled before clipping and the step taken through it: with an exact power-of-two scale (a CPU scaler
     here, as no GPU is on CI) the trained weights equal those of an unscaled run."""
+    from domainstudio import training
     from domainstudio.devices import DeviceError
-    from domainstudio.t2i import train as t2i_train
 
     torch.set_num_threads(1)
     pipe = load_t2i_pipeline(str(tiny_dir))
@@ -195,7 +195,7 @@ def test_fp16_loss_scaling_is_wired_through_the_t2i_trainer(tiny_dir, monkeypatc
         scalers.append(torch.amp.GradScaler("cpu", init_scale=2.0 ** 10, growth_interval=1000))
         return scalers[-1]
 
-    monkeypatch.setattr(t2i_train, "grad_scaler", scaled)
+    monkeypatch.setattr(training, "grad_scaler", scaled)
     assert torch.equal(_train(tiny_dir, 0), plain)
     assert len(scalers) == 1 and scalers[0].get_scale() == 2.0 ** 10  # used, and no step was skipped as inf/nan
 
@@ -246,7 +246,7 @@ def test_cli_adapt_and_sample_write_pipeline_and_sample_folders(tiny_dir, tmp_pa
                  "--class-images", str(tmp_path / "class"), "--method", "dreambooth", "--resolution", "32",
                  "--config-json", json.dumps(cfg), "--out", str(tmp_path / "model"), *common]) == 0
     record = json.loads((tmp_path / "model" / "adaptation.json").read_text())
-    assert record["weights"] == {"l_img": 0.0, "l_hf": 0.0, "l_hfmse": 0.0}  # dreambooth ignores the DomainStudio weights
+    assert record["weights"] == {"l_img": 0.0, "l_hf": 0.0, "l_hfmse": 0.0, "l_vlb": 0.0}  # dreambooth ignores the DomainStudio weights
     assert "l_img" not in (tmp_path / "model" / "train_log.csv").read_text()
     assert main(["t2i-sample", "--model", str(tmp_path / "model"), "--resolution", "32", "--config-json",
                  json.dumps({"prompts": ["a sks face"], "n_per_prompt": 3, "steps": 2}), "--out", str(tmp_path / "s"), *common]) == 0
@@ -364,3 +364,43 @@ def test_official_t2i_gradient_reaches_the_class_half_only_with_flow(pipe):
     assert ref.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="reference_gradient 'flow' needs pairwise_reference 'class-half'"):
         DreamBoothDomainStudio(pipe.scheduler, pipe.vae, pipe.unet, DomainStudioWeights(1.0, 0, 0), T2IOptions(reference_gradient="flow"))
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_killed_t2i_training_resumes_to_the_same_weights(tiny_dir, tmp_path, monkeypatch):
+    """The t2i trainer runs on the diffusion family's loop: checkpointed every 2 steps, a run killed at step 4
+    resumes from step 2 and ends with the weights of an uninterrupted run (warm-up and EMA on, so their state
+    is part of what resumes)."""
+    rng = np.random.default_rng(0)
+    instance = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    classes = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    cfg = T2ITrainConfig(steps=5, batch_size=3, lr=1e-3, warmup_steps=2, ema_decay=0.9, checkpoint_every=2, seed=0)
+
+    def run(checkpoint):
+        unet = train_t2i(load_t2i_pipeline(tiny_dir), instance, classes, "a sks face", "a face", DomainStudioWeights(1.0, 1.0, 0.1),
+                         T2IOptions(), cfg, checkpoint=checkpoint, fingerprint="f")
+        return torch.cat([p.flatten() for p in unet.parameters()])
+
+    reference = run(tmp_path / "ref.pt")
+    calls, original = {"n": 0}, DreamBoothDomainStudio.__call__
+
+    def dies_at_step_4(self, unet, batch, generator):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise Killed()
+        return original(self, unet, batch, generator)
+
+    ckpt = tmp_path / "run.pt"
+    with monkeypatch.context() as m:
+        m.setattr(DreamBoothDomainStudio, "__call__", dies_at_step_4)
+        with pytest.raises(Killed):
+            run(ckpt)
+    assert torch.load(ckpt, weights_only=False)["step"] == 2
+    assert torch.equal(run(ckpt), reference)
+    plain = T2ITrainConfig(steps=5, batch_size=3, lr=1e-3, seed=0)
+    unet = train_t2i(load_t2i_pipeline(tiny_dir), instance, classes, "a sks face", "a face", DomainStudioWeights(1.0, 1.0, 0.1),
+                     T2IOptions(), plain)
+    assert not torch.equal(torch.cat([p.flatten() for p in unet.parameters()]), reference)  # warm-up and EMA change the result

@@ -74,6 +74,14 @@ def test_smoke_workflow_dvc_round_trip(tmp_path):
     assert "Nothing to be done" in run(["snakemake", "--cores", "1", "-n", "all"], cwd=project).stdout
     assert "up to date" in run(["dvc", "status"], cwd=project, env=GIT_ENV).stdout
 
+    # Snakemake's own HTML report: one self-contained page with the tables, figures and sample grids marked report().
+    page = tmp_path / "report.html"
+    run(["snakemake", "--report", str(page)], cwd=project)
+    html = page.read_text()
+    for marker in ("Tables", "Figures", "Samples", "Source models", "table1.csv", "faces_samples.png", "grid.png"):
+        assert marker in html, marker
+    assert "up to date" in run(["dvc", "status"], cwd=project, env=GIT_ENV).stdout  # the report changes no output
+
     run(["dvc", "push", "-q"], cwd=project, env=GIT_ENV)
     git("add", "dvc.lock")
     git("commit", "-q", "-m", "results")

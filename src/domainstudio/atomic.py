@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -37,3 +38,9 @@ def atomic_file(target: str | os.PathLike):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_json(target: str | os.PathLike, record: dict) -> None:
+    """``record`` as indented JSON, written atomically."""
+    with atomic_file(target) as tmp:
+        tmp.write_text(json.dumps(record, indent=2))

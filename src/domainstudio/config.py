@@ -30,8 +30,19 @@ PAIRWISE_METHODS = ("ds-img", "ds-img-hf", "domainstudio", "domainstudio-paper")
 # A relative-distance term compares each sample with the others of its batch through a softmax over j != i: with 2
 # samples that softmax has one entry, p = 1 for both models and the KL is 0. Every pairwise term needs at least 3.
 MIN_PAIRWISE_SAMPLES = 3
+# The two readings of the relative-distance KL (relative_distance.py) and its two reductions over samples.
+KL_DIRECTIONS = ("paper", "official")
+PAIRWISE_REDUCTIONS = ("sum", "mean")
 # Methods trained with adapt.paper's weights and options (the paper's published settings) instead of adapt.weights/options.
 PAPER_SETTINGS_METHODS = ("domainstudio-paper",)
+
+
+def check_choices(options, where: str, choices: dict[str, tuple]) -> None:
+    """Each named field of an options dataclass is one of its choices; a ValueError names ``where.field``."""
+    for name, allowed in choices.items():
+        value = getattr(options, name)
+        if value not in allowed:
+            raise ValueError(f"{where}.{name}: one of {list(allowed)}, not {value!r}")
 
 
 def embedded_domains(world: str) -> tuple[str, ...] | None:
@@ -83,6 +94,9 @@ def check_config(config: dict, root: str | Path = ".") -> None:
     source = config["source"]
     if source["kind"] == "pretrained" and not source.get("pretrained"):
         raise ConfigError("source.pretrained: must name a hub id or a local diffusers folder when source.kind is 'pretrained'")
+    if source["kind"] == "pretrained" and source.get("adm") and not (root / source["pretrained"]).is_file():
+        raise ConfigError(f"source.pretrained: source.adm says it is a guided-diffusion .pt checkpoint, but there is no file "
+                          f"{root / source['pretrained']}; put the checkpoint there (docs/paper_scale.md names where to get it)")
     pairwise = any(m in PAIRWISE_METHODS for m in config["methods"])
     if pairwise and config["adapt"]["train"].get("batch_size", MIN_PAIRWISE_SAMPLES) < MIN_PAIRWISE_SAMPLES:
         raise ConfigError(f"adapt.train.batch_size: the relative-distance terms of {', '.join(PAIRWISE_METHODS)} compare each "

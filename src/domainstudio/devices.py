@@ -23,6 +23,12 @@ class DeviceError(ValueError):
     """A device or precision this machine cannot run; the message names the parameter."""
 
 
+def set_threads(threads: int | None) -> None:
+    """torch's intra-op threads for this process (a verb's --threads; None: torch's default)."""
+    if threads:
+        torch.set_num_threads(threads)
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when present, else the CPU; an explicit ``cuda`` without a GPU is an error."""
     if name == "auto":
@@ -115,3 +121,19 @@ def scaled_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: to
     scaler.step(optimizer)
     scaler.update()
     return grad_norm
+
+
+def in_float32(fn):
+    """Run ``fn`` with autocast off and its floating-point tensor arguments in float32: loss terms whose values are
+    small differences of nearly equal numbers (softmaxes of cosine similarities, high-pass residuals) lose their
+    sign to bf16 rounding (tests/test_losses.py)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        device = next(a.device.type for a in args if isinstance(a, torch.Tensor))
+        with torch.autocast(device_type=device, enabled=False):
+            args = [a.float() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+            return fn(*args, **kwargs)
+
+    return wrapper
+

@@ -18,7 +18,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from tqdm import tqdm
 
 from domainstudio.devices import autocast, resolve_device, resolve_precision
-from domainstudio.models.source import image_size
+from domainstudio.models.source import eps_and_v, image_size
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +26,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class SampleConfig:
     n_samples: int = 1000
-    ddim_steps: int = 50
+    ddim_steps: int = 20
     eta: float = 0.0
-    batch_size: int = 250
+    batch_size: int = 125
     source_above_t: int | None = None
     precision: str = "auto"
     seed: int = 0
@@ -70,7 +70,7 @@ def ddim_sample(unet: UNet2DModel, train_scheduler: DDPMScheduler, cfg: SampleCo
         for k, t in enumerate(ddim.timesteps):
             model = source if source is not None and t >= cfg.source_above_t else unet
             with autocast(device, precision):
-                eps = model(x, t).sample
+                eps, _ = eps_and_v(model, x, t)  # a learned variance is not used by DDIM
             x = ddim.step(eps.float(), t, x, eta=cfg.eta, variance_noise=None if variance is None else variance[:, k]).prev_sample
         out.append(((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
     return np.concatenate(out)

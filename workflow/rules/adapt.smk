@@ -4,13 +4,13 @@
 rule adapt:
     input:
         source="models/{world}/source",
-        images="data/{world}/{domain}/{shots}shot",
+        images=KSHOT,
     output:
-        directory("models/{world}/{domain}/{shots}shot/{method}/seed{seed}"),
+        directory(f"models/{RUN}"),
     params:
         cfg=adapt_config_json,
         resolution=RESOLUTION,
-        checkpoint="checkpoints/{world}/{domain}/{shots}shot/{method}/seed{seed}.pt",
+        checkpoint=f"checkpoints/{RUN}.pt",
     wildcard_constraints:
         method=DIFFUSION_METHODS_RE,
     threads: JOB_THREADS
@@ -19,9 +19,9 @@ rule adapt:
         mem_mb=4000,
         runtime=60,
     log:
-        "logs/adapt/{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+        run_log("adapt"),
     benchmark:
-        "logs/benchmarks/adapt/{world}_{domain}_{shots}shot_{method}_seed{seed}.tsv",
+        run_benchmark("adapt"),
     shell:
         "domainstudio adapt --source {input.source} --images {input.images} --shots {wildcards.shots} "
         "--method {wildcards.method} --resolution {params.resolution} --config-json {params.cfg:q} "

@@ -42,7 +42,8 @@ if config["data"]["kind"] == "embedded":
 
     rule world_figure:
         output:
-            "results/figures/{world}_domains.png",
+            report("results/figures/{world}_domains.png", caption="../report/domains.rst", category="Figures",
+                   labels={"figure": "domains"}),
         params:
             seed=config["data"]["seed"],
             resolution=RESOLUTION,

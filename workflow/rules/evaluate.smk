@@ -47,15 +47,15 @@ else:
 rule evaluate:
     """Intra-LPIPS with the near-copy fraction, FID/KID and (embedded worlds) factor diversity of one run's samples."""
     input:
-        samples="samples/{world}/{domain}/{shots}shot/{method}/seed{seed}",
-        train="data/{world}/{domain}/{shots}shot",
+        samples=f"samples/{RUN}",
+        train=KSHOT,
         reference="data/{world}/{domain}/reference",
         stats=f"results/reference_stats/{{world}}/{{domain}}/{FID_BACKBONE}.npz",
         backbone=lambda w: sorted(set(lpips_backbone_input(w) + fid_backbone_input(w) + ([f"models/{w.world}/metric_backbone"] if EMBEDDED else []))),
     output:
-        intra_lpips="results/metrics/{world}/{domain}/{shots}shot/{method}/seed{seed}/intra_lpips.json",
-        fid="results/metrics/{world}/{domain}/{shots}shot/{method}/seed{seed}/fid.json",
-        diversity=[("results/metrics/{world}/{domain}/{shots}shot/{method}/seed{seed}/diversity.json")] if EMBEDDED else [],
+        intra_lpips=f"results/metrics/{RUN}/intra_lpips.json",
+        fid=f"results/metrics/{RUN}/fid.json",
+        diversity=[f"results/metrics/{RUN}/diversity.json"] if EMBEDDED else [],
     params:
         lpips=lpips_backbone_args,
         fid=f"--fid-backbone {FID_BACKBONE}",
@@ -70,9 +70,9 @@ rule evaluate:
         mem_mb=8000,
         runtime=30,
     log:
-        "logs/evaluate/{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+        run_log("evaluate"),
     benchmark:
-        "logs/benchmarks/evaluate/{world}_{domain}_{shots}shot_{method}_seed{seed}.tsv",
+        run_benchmark("evaluate"),
     shell:
         "domainstudio evaluate --samples {input.samples} --train {input.train} --shots {wildcards.shots} "
         "--reference {input.reference} --reference-stats {input.stats} --resolution {params.resolution} "

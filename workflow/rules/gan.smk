@@ -53,7 +53,8 @@ if GAN_ENABLED:
         input:
             "models/{world}/source_gan",
         output:
-            directory("samples/{world}/source_gan/seed{seed}"),
+            report(directory("samples/{world}/source_gan/seed{seed}"), patterns=["{file,grid}.png"], caption="../report/source.rst",
+                   category="Source models", labels={"model": "source GAN", "seed": "{seed}"}),
         threads: JOB_THREADS
         log:
             "logs/sample_source_gan/{world}_seed{seed}.log",
@@ -66,9 +67,9 @@ if GAN_ENABLED:
     rule adapt_gan:
         input:
             source="models/{world}/source_gan",
-            images="data/{world}/{domain}/{shots}shot",
+            images=KSHOT,
         output:
-            directory("models/{world}/{domain}/{shots}shot/{method}/seed{seed}"),
+            directory(f"models/{RUN}"),
         wildcard_constraints:
             method=GAN_METHODS_RE,
         params:
@@ -78,18 +79,18 @@ if GAN_ENABLED:
             mem_mb=2000,
             runtime=20,
         log:
-            "logs/adapt_gan/{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+            run_log("adapt_gan"),
         benchmark:
-            "logs/benchmarks/adapt_gan/{world}_{domain}_{shots}shot_{method}_seed{seed}.tsv",
+            run_benchmark("adapt_gan"),
         shell:
             "domainstudio adapt-gan --source {input.source} --images {input.images} --shots {wildcards.shots} "
             "--method {wildcards.method} --config-json {params.cfg:q} --out {output} --threads {threads} > {log} 2>&1"
 
     rule sample_gan:
         input:
-            "models/{world}/{domain}/{shots}shot/{method}/seed{seed}",
+            f"models/{RUN}",
         output:
-            directory("samples/{world}/{domain}/{shots}shot/{method}/seed{seed}"),
+            sample_grid_report(f"samples/{RUN}"),
         wildcard_constraints:
             method=GAN_METHODS_RE,
         params:
@@ -100,9 +101,9 @@ if GAN_ENABLED:
             mem_mb=2000,
             runtime=10,
         log:
-            "logs/sample_gan/{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+            run_log("sample_gan"),
         benchmark:
-            "logs/benchmarks/sample_gan/{world}_{domain}_{shots}shot_{method}_seed{seed}.tsv",
+            run_benchmark("sample_gan"),
         shell:
             "domainstudio sample-gan --model {input} --out {output} --n-samples {params.n} --seed {wildcards.seed} "
             "--batch-size {params.batch} --threads {threads} > {log} 2>&1"

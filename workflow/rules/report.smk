@@ -11,7 +11,7 @@ rule table:
     input:
         table_inputs,
     output:
-        csv="results/{table}.csv",
+        csv=report("results/{table}.csv", caption="../report/table.rst", category="Tables", labels={"table": "{table}"}),
         md="results/{table}.md",
     params:
         runs=lambda w: " ".join(run_dir(r) for r in table_runs(w.table)),
@@ -26,12 +26,12 @@ rule table:
 
 rule figures:
     input:
-        samples=[f"samples/{r['world']}/{r['domain']}/{r['shots']}shot/{r['method']}/seed{r['seed']}" for r in runs()],
+        samples=[f"samples/{RUN.format(**r)}" for r in runs()],
         table1="results/table1.csv",
         table2="results/table2.csv",
         backbone=[f"models/{WORLD}/metric_backbone"] if LPIPS_BACKBONE == "embedded" else [],
     output:
-        report_figures(),
+        [report(f, caption="../report/figure.rst", category="Figures", labels={"figure": Path(f).stem}) for f in report_figures()],
     params:
         backbone=lambda w, input: f"--backbone {LPIPS_BACKBONE}" + (f" --embedded-backbone {input.backbone}" if input.backbone else ""),
         domains=" ".join(config["domains"]),

@@ -3,10 +3,10 @@
 
 rule sample:
     input:
-        model="models/{world}/{domain}/{shots}shot/{method}/seed{seed}",
+        model=f"models/{RUN}",
         source="models/{world}/source",
     output:
-        directory("samples/{world}/{domain}/{shots}shot/{method}/seed{seed}"),
+        sample_grid_report(f"samples/{RUN}"),
     params:
         cfg=sample_config_json,
     wildcard_constraints:
@@ -17,9 +17,9 @@ rule sample:
         mem_mb=4000,
         runtime=60,
     log:
-        "logs/sample/{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+        run_log("sample"),
     benchmark:
-        "logs/benchmarks/sample/{world}_{domain}_{shots}shot_{method}_seed{seed}.tsv",
+        run_benchmark("sample"),
     shell:
         "domainstudio sample --model {input.model} --source-model {input.source} --out {output} "
         "--config-json {params.cfg:q} --threads {threads} > {log} 2>&1"
@@ -29,7 +29,8 @@ rule sample_source:
     input:
         "models/{world}/source",
     output:
-        directory("samples/{world}/source/seed{seed}"),
+        report(directory("samples/{world}/source/seed{seed}"), patterns=["{file,grid}.png"], caption="../report/source.rst",
+               category="Source models", labels={"model": "source DDPM", "seed": "{seed}"}),
     params:
         cfg=source_sample_config_json,
     threads: JOB_THREADS

@@ -39,10 +39,11 @@ else:
         params:
             pretrained=config["source"]["pretrained"],
             resolution=RESOLUTION,
+            adm=adm_args(),
         log:
             "logs/import_source/{world}.log",
         benchmark:
             "logs/benchmarks/import_source/{world}.tsv",
         shell:
             "domainstudio import-source --pretrained {params.pretrained:q} --out {output} "
-            "--resolution {params.resolution} > {log} 2>&1"
+            "--resolution {params.resolution} {params.adm} > {log} 2>&1"

@@ -46,32 +46,33 @@ if T2I.get("enabled", False):
     rule t2i_adapt:
         input:
             t2i_pipeline_input,
-            images="data/{world}/{domain}/{shots}shot",
+            images=KSHOT,
             classes="samples/{world}/t2i/class_images",
         output:
-            directory("models/{world}/t2i/{domain}/{shots}shot/{method}/seed{seed}"),
+            directory(f"models/{T2I_RUN}"),
         params:
             pipeline=t2i_pipeline,
             resolution=T2I["resolution"],
             cfg=t2i_adapt_config_json,
+            checkpoint=f"checkpoints/{T2I_RUN}.pt",
         threads: JOB_THREADS
         resources:
             mem_mb=16000,
             runtime=240,
         log:
-            "logs/t2i/adapt_{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+            run_log("t2i/adapt"),
         benchmark:
-            "logs/benchmarks/t2i/adapt_{world}_{domain}_{shots}shot_{method}_seed{seed}.tsv",
+            run_benchmark("t2i/adapt"),
         shell:
             "domainstudio t2i-adapt --pipeline {params.pipeline:q} --instance-images {input.images} --shots {wildcards.shots} "
             "--class-images {input.classes} --method {wildcards.method} --resolution {params.resolution} "
-            "--config-json {params.cfg:q} --out {output} --threads {threads} > {log} 2>&1"
+            "--config-json {params.cfg:q} --checkpoint {params.checkpoint} --out {output} --threads {threads} > {log} 2>&1"
 
     rule t2i_sample:
         input:
-            "models/{world}/t2i/{domain}/{shots}shot/{method}/seed{seed}",
+            f"models/{T2I_RUN}",
         output:
-            directory("samples/{world}/t2i/{domain}/{shots}shot/{method}/seed{seed}"),
+            directory(f"samples/{T2I_RUN}"),
         params:
             resolution=T2I["resolution"],
             cfg=t2i_sample_json(),
@@ -80,21 +81,21 @@ if T2I.get("enabled", False):
             mem_mb=8000,
             runtime=120,
         log:
-            "logs/t2i/sample_{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+            run_log("t2i/sample"),
         benchmark:
-            "logs/benchmarks/t2i/sample_{world}_{domain}_{shots}shot_{method}_seed{seed}.tsv",
+            run_benchmark("t2i/sample"),
         shell:
             "domainstudio t2i-sample --model {input} --resolution {params.resolution} --config-json {params.cfg:q} "
             "--seed {wildcards.seed} --out {output} --threads {threads} > {log} 2>&1"
 
     rule t2i_intra_lpips:
         input:
-            samples="samples/{world}/t2i/{domain}/{shots}shot/{method}/seed{seed}",
-            train="data/{world}/{domain}/{shots}shot",
+            samples=f"samples/{T2I_RUN}",
+            train=KSHOT,
             reference="data/{world}/{domain}/reference",
             backbone=lpips_backbone_input,
         output:
-            "results/metrics/{world}/t2i/{domain}/{shots}shot/{method}/seed{seed}/intra_lpips.json",
+            f"results/metrics/{T2I_RUN}/intra_lpips.json",
         params:
             backbone=lpips_backbone_args,
             cap=config["evaluate"]["cluster_cap"],
@@ -105,9 +106,9 @@ if T2I.get("enabled", False):
             mem_mb=4000,
             runtime=30,
         log:
-            "logs/t2i/intra_lpips_{world}_{domain}_{shots}shot_{method}_seed{seed}.log",
+            run_log("t2i/intra_lpips"),
         benchmark:
-            "logs/benchmarks/t2i/intra_lpips_{world}_{domain}_{shots}shot_{method}_seed{seed}.tsv",
+            run_benchmark("t2i/intra_lpips"),
         shell:
             "domainstudio intra-lpips --samples {input.samples} --train {input.train} --shots {wildcards.shots} "
             "--reference {input.reference} --resolution {params.resolution} {params.backbone} "

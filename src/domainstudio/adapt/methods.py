@@ -45,7 +45,8 @@ def method_weights(method: str, weights: dict | None) -> DomainStudioWeights:
     missing = [term for term in DIFFUSION_METHODS[method] if term not in weights]
     if missing:
         raise ValueError(f"adapt.weights: method {method!r} needs a weight for {missing}")
-    return DomainStudioWeights(**{term: float(weights[term]) for term in DIFFUSION_METHODS[method]})
+    base = {"l_vlb": float(weights["l_vlb"])} if "l_vlb" in weights else {}  # every method's, for learned-variance sources
+    return DomainStudioWeights(**base, **{term: float(weights[term]) for term in DIFFUSION_METHODS[method]})
 
 
 def build_objective(weights: DomainStudioWeights, source_unet, scheduler, batch_size: int, options: dict | None = None):

@@ -13,7 +13,12 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DModel
 
-from domainstudio.config import MIN_PAIRWISE_SAMPLES
+from domainstudio.adapt import losses as L
+from domainstudio.adapt.losses import HAAR_CONVENTIONS
+from domainstudio.models.source import eps_and_v
+from domainstudio.config import KL_DIRECTIONS, MIN_PAIRWISE_SAMPLES, PAIRWISE_REDUCTIONS, check_choices
+
+HFMSE_WEIGHTINGS = ("abar", "none")  # L_hfmse per sample weighted by abar_t, or not
 
 
 @dataclass
@@ -46,12 +51,15 @@ class NoisePrediction:
 
 @dataclass(frozen=True)
 class DomainStudioWeights:
-    """l2, l3, l4 of L = L_simple + l2 L_img + l3 L_hf + l4 L_hfmse (DomainStudio eq. 11; l1 L_vlb needs a
-    learned variance, which diffusers' epsilon UNets do not have)."""
+    """l1, l2, l3, l4 of L = L_simple + l1 L_vlb + l2 L_img + l3 L_hf + l4 L_hfmse (DomainStudio eq. 11). L_vlb
+    exists only for a source that learns its variance (a guided-diffusion checkpoint); it trains that variance in
+    every method, as in the checkpoint's own training (params.yaml: l1 = 0.001, Improved DDPM's L_hybrid). The
+    defaults, all 0, are plain fine-tuning."""
 
     l_img: float = 0.0
     l_hf: float = 0.0
     l_hfmse: float = 0.0
+    l_vlb: float = 0.0
 
     @property
     def pairwise(self) -> bool:
@@ -79,12 +87,18 @@ class DomainStudioOptions:
     """
 
     kl_direction: str = "paper"
-    pairwise_min_t: int = 0
+    pairwise_min_t: int = 500
     pairwise_max_t: int | None = None
     pairwise_samples: int | None = None
     pairwise_reduction: str = "sum"
     hfmse_weighting: str = "abar"
     haar: str = "pywavelets"
+
+    def __post_init__(self):
+        check_choices(self, "adapt.options", {"kl_direction": KL_DIRECTIONS, "pairwise_reduction": PAIRWISE_REDUCTIONS,
+                                              "hfmse_weighting": HFMSE_WEIGHTINGS, "haar": HAAR_CONVENTIONS})
+        if self.pairwise_samples is not None and self.pairwise_samples < MIN_PAIRWISE_SAMPLES:
+            raise ValueError(f"adapt.options.pairwise_samples: at least {MIN_PAIRWISE_SAMPLES} (or null: all), not {self.pairwise_samples}")
 
 
 def pairwise_summary(log_csv) -> dict:
@@ -111,38 +125,32 @@ class DomainStudio:
 
     def __init__(self, scheduler: DDPMScheduler, source: UNet2DModel | None, weights: DomainStudioWeights,
                  options: DomainStudioOptions = DomainStudioOptions(), batch_size: int | None = None):
-        from domainstudio.adapt import losses
-
-        if options.kl_direction not in ("paper", "official"):
-            raise ValueError(f"kl_direction must be 'paper' or 'official', not {options.kl_direction!r}")
-        if options.hfmse_weighting not in ("abar", "none"):
-            raise ValueError(f"hfmse_weighting must be 'abar' or 'none', not {options.hfmse_weighting!r}")
-        if options.haar not in losses.HAAR_CONVENTIONS:
-            raise ValueError(f"haar must be one of {losses.HAAR_CONVENTIONS}, not {options.haar!r}")
-        if options.pairwise_reduction not in losses.PAIRWISE_REDUCTIONS:
-            raise ValueError(f"pairwise_reduction must be one of {losses.PAIRWISE_REDUCTIONS}, not {options.pairwise_reduction!r}")
-        if options.pairwise_samples is not None and options.pairwise_samples < MIN_PAIRWISE_SAMPLES:
-            raise ValueError(f"pairwise_samples must be at least {MIN_PAIRWISE_SAMPLES} (or null: all), not {options.pairwise_samples}")
         if weights.pairwise and batch_size is not None and batch_size < MIN_PAIRWISE_SAMPLES:
             raise ValueError(f"batch_size {batch_size}: the relative-distance terms (l_img, l_hf) compare each sample with the "
                              f"others of its batch and need a batch size of at least {MIN_PAIRWISE_SAMPLES}")
         if weights.pairwise and source is None:
             raise ValueError("the relative-distance terms (l_img, l_hf) need the frozen source model")
-        self.losses = losses
         self.scheduler, self.weights, self.options = scheduler, weights, options
         self.source = source.eval().requires_grad_(False) if source is not None else None
 
     def __call__(self, unet: UNet2DModel, x0: torch.Tensor, generator: torch.Generator):
-        L, w, o = self.losses, self.weights, self.options
+        w, o = self.weights, self.options
         b = noised_batch(self.scheduler, x0, generator)
-        eps_ada = unet(b.x_t, b.t).sample
+        eps_ada, v = eps_and_v(unet, b.x_t, b.t)
         l_simple = F.mse_loss(eps_ada.float(), b.noise)
         terms = {"l_simple": l_simple.item()}
         loss = l_simple
+        if v is not None and w.l_vlb > 0:
+            # L_vlb = T E_t[L_t], the bound's sum over t estimated at the drawn t: l1 = 0.001 weights each L_t by
+            # T / 1000, guided-diffusion's hybrid loss (its vb term times num_timesteps / 1000).
+            l_vlb = self.scheduler.config.num_train_timesteps * L.vlb_term(b.x0, b.x_t, eps_ada, v, self.scheduler.betas, b.t).mean()
+            loss = loss + w.l_vlb * l_vlb
+            terms["l_vlb"] = l_vlb.item()
         if w.l_img == 0 and w.l_hf == 0 and w.l_hfmse == 0:
             return loss, terms
         abar = self.scheduler.alphas_cumprod
         x0_ada = L.predicted_x0(b.x_t, eps_ada, abar, b.t)
+        pair = None
         if w.pairwise:
             in_window = b.t >= o.pairwise_min_t
             if o.pairwise_max_t is not None:
@@ -153,20 +161,7 @@ class DomainStudio:
             terms["pairwise_n"] = len(keep)  # samples that enter the terms; they need MIN_PAIRWISE_SAMPLES
             if len(keep) >= MIN_PAIRWISE_SAMPLES:
                 with torch.no_grad():
-                    eps_sou = self.source(b.x_t[keep], b.t[keep]).sample
-                x0_sou = L.predicted_x0(b.x_t[keep], eps_sou, abar, b.t[keep])
-                pairwise = lambda a, s: L.relative_distance_loss(a, s, o.kl_direction, o.pairwise_reduction)  # noqa: E731
-                if w.l_img > 0:
-                    l_img = pairwise(x0_ada[keep], x0_sou)
-                    loss = loss + w.l_img * l_img
-                    terms["l_img"] = l_img.item()
-                if w.l_hf > 0:
-                    l_hf = pairwise(L.haar_highpass(x0_ada[keep], o.haar), L.haar_highpass(x0_sou, o.haar))
-                    loss = loss + w.l_hf * l_hf
-                    terms["l_hf"] = l_hf.item()
-        if w.l_hfmse > 0:
-            weight = abar.to(x0.device, torch.float32)[b.t] if o.hfmse_weighting == "abar" else None
-            l_hfmse = L.hf_reconstruction_loss(x0_ada, b.x0, weight, o.haar)
-            loss = loss + w.l_hfmse * l_hfmse
-            terms["l_hfmse"] = l_hfmse.item()
-        return loss, terms
+                    eps_sou, _ = eps_and_v(self.source, b.x_t[keep], b.t[keep])
+                pair = (x0_ada[keep], L.predicted_x0(b.x_t[keep], eps_sou, abar, b.t[keep]))
+        weight = abar.to(x0.device, torch.float32)[b.t] if o.hfmse_weighting == "abar" else None
+        return L.add_domainstudio_terms(loss, terms, w, pair, (x0_ada, b.x0, weight), o.kl_direction, o.pairwise_reduction, o.haar), terms

@@ -99,3 +99,24 @@ def image_grid(images: np.ndarray, columns: int = 8, scale: int = 1) -> Image.Im
         grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = arr
     im = Image.fromarray(grid)
     return im.resize((im.width * scale, im.height * scale), Image.NEAREST) if scale > 1 else im
+
+
+def _thumbnails(images: np.ndarray, size: int) -> np.ndarray:
+    """Images larger than ``size`` px shrunk (Lanczos) for a grid (64 images at 512 px would be 4096 px wide)."""
+    if images.shape[1] <= size:
+        return images
+    return np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.LANCZOS)) for im in images])
+
+
+def write_sample_folder(images: np.ndarray, record: dict, out: str | Path, thumbnail: int = 128) -> None:
+    """A sampling step's output, atomically: ``images/*.png``, ``grid.png`` (the first 64, at least 64 px each)
+    and ``sampling.json`` (``record``). Every family (diffusion, GAN, text-to-image) writes this layout."""
+    import json
+
+    from domainstudio.atomic import atomic_dir
+
+    with atomic_dir(out) as tmp:
+        save_images(images, tmp / "images")
+        grid = _thumbnails(images[:64], thumbnail)
+        image_grid(grid, columns=8, scale=max(1, 64 // grid.shape[1])).save(tmp / "grid.png")
+        (tmp / "sampling.json").write_text(json.dumps(record, indent=2))

@@ -6,14 +6,14 @@
   consolidation", eq. 3-4);
 * CDC's cross-domain distance consistency (Ojha et al. 2021, "Few-shot image generation via cross-domain
   correspondence", eq. 1-2), the same relative-distance KL that DomainStudio later applies to x0_hat, so it
-  reuses :func:`domainstudio.adapt.losses.relative_distance_kl`.
+  reuses :func:`domainstudio.relative_distance.relative_distance_kl`.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from domainstudio.adapt.losses import relative_distance_kl
+from domainstudio.relative_distance import relative_distance_kl
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field, fields
 
 import torch
 
-from domainstudio.config import MIN_PAIRWISE_SAMPLES
+from domainstudio.config import KL_DIRECTIONS, METHOD_FAMILIES, MIN_PAIRWISE_SAMPLES, PAIRWISE_REDUCTIONS, check_choices
 from domainstudio.gan.losses import cross_domain_consistency_loss, ewc_fisher, ewc_penalty
 
-GAN_METHODS = ("tgan", "freezed", "ewc", "cdc")
+GAN_METHODS = tuple(m for m, family in METHOD_FAMILIES.items() if family == "gan")  # tgan, freezed, ewc, cdc
 
 
 @dataclass
@@ -33,7 +33,7 @@ class FreezeDConfig:
 @dataclass
 class EwcConfig:
     weight: float = 20.0     # lambda of Li et al. eq. 4; its scale depends on the Fisher (docs/baselines.md: how it is set)
-    fisher_batches: int = 16
+    fisher_batches: int = 8
     fisher_batch_size: int = 32
     fisher: str = "per_sample"  # per_sample: the Fisher's definition; batch_mean: squared batch-mean gradients (losses.ewc_fisher)
 
@@ -51,10 +51,8 @@ class CdcConfig:
     r1_head: str = "image"       # image: R1 on the image-level logit; step: on the head D uses at that step (official)
 
     def __post_init__(self):
-        for name, allowed in (("kl_direction", ("paper", "official")), ("reduction", ("sum", "mean")),
-                              ("layers", ("all", "random")), ("r1_head", ("image", "step"))):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"gan.methods.cdc.{name}: one of {list(allowed)}, not {getattr(self, name)!r}")
+        check_choices(self, "gan.methods.cdc", {"kl_direction": KL_DIRECTIONS, "reduction": PAIRWISE_REDUCTIONS,
+                                                "layers": ("all", "random"), "r1_head": ("image", "step")})
 
 
 @dataclass

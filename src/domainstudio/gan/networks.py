@@ -24,8 +24,8 @@ _GAIN = math.sqrt(2.0)  # keeps the variance of leaky-ReLU activations (StyleGAN
 
 @dataclass
 class GanNetworkConfig:
-    z_dim: int = 64
-    w_dim: int = 64
+    z_dim: int = 128
+    w_dim: int = 128
     mapping_layers: int = 2
     channel_base: int = 1024   # channels at resolution r: min(channel_max, channel_base // r)
     channel_max: int = 128

@@ -3,8 +3,9 @@
 Alternating steps as in StyleGAN2: a discriminator step (logistic loss, lazy R1 every ``r1_every`` steps), then
 a generator step (non-saturating loss plus the method's regulariser). Deterministic on CPU: network weights come
 from ``torch.manual_seed(seed)`` and every draw (z, batches, flips) from one seeded ``torch.Generator`` on the CPU,
-so a run on a GPU draws the same latents. Source pre-training checkpoints every ``checkpoint_every`` steps and a
-killed run resumes to the same weights as an uninterrupted one; it also saves (EMA) snapshots for a quality curve.
+so a run on a GPU draws the same latents. Batches, pixel conversion and the checkpoint files are the diffusion loop's
+(:mod:`domainstudio.training`). Source pre-training checkpoints every ``checkpoint_every`` steps and a killed run
+resumes to the same weights as an uninterrupted one; it also saves (EMA) snapshots for a quality curve.
 """
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from domainstudio.atomic import atomic_file
 from domainstudio.devices import resolve_device
 from domainstudio.train_log import write_train_log
+from domainstudio.training import load_state, on_step_end, pixel_batch, save_state, uint8_nchw
 from domainstudio.gan.losses import discriminator_loss, generator_loss, r1_penalty
 from domainstudio.gan.methods import Adaptation
 
@@ -29,8 +30,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class GanTrainConfig:
-    steps: int = 2000
-    batch_size: int = 32
+    """Defaults: params.yaml's gan.adapt (tests/test_defaults.py); source pre-training passes gan.pretrain."""
+    steps: int = 200
+    batch_size: int = 8
     lr: float = 2e-3          # Adam(beta1=0, beta2=0.99) as StyleGAN2, for G and D
     r1_gamma: float = 0.05
     r1_every: int = 4         # lazy R1 (StyleGAN2 §B): the penalty, scaled by r1_every, every r1_every steps
@@ -40,20 +42,6 @@ class GanTrainConfig:
     checkpoint_every: int = 0 # with a checkpoint file: save the training state this often (0: never)
     seed: int = 0
     device: str = "auto"      # auto: CUDA when present, else the CPU (devices.resolve_device)
-
-
-def _real_batch(data: torch.Tensor, n: int, hflip: bool, rng: torch.Generator) -> torch.Tensor:
-    idx = torch.randperm(len(data), generator=rng)[:n] if n <= len(data) else torch.randint(0, len(data), (n,), generator=rng)
-    x = data[idx]
-    if hflip:
-        flip = torch.rand(n, generator=rng) < 0.5
-        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    return x
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 N x H x W x 3 -> float N x 3 x H x W in [-1, 1]."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
 def ema_decay_at(step: int, decay: float) -> float:
@@ -80,7 +68,7 @@ def train_gan(generator, discriminator, images: np.ndarray, cfg: GanTrainConfig,
     log.info("training the GAN on %s", device)
     generator.to(device), discriminator.to(device)
     rule.to(device)
-    data = to_tensor(images)
+    data = uint8_nchw(images)
     g_params = [p for p in generator.parameters() if p.requires_grad]
     d_params = rule.discriminator_parameters(discriminator)
     g_opt = torch.optim.Adam(g_params, lr=cfg.lr, betas=(0.0, 0.99))
@@ -88,26 +76,25 @@ def train_gan(generator, discriminator, images: np.ndarray, cfg: GanTrainConfig,
     ema = copy.deepcopy(generator).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
     generator.train(), discriminator.train()
     step, rows, elapsed = 0, [], 0.0  # elapsed: training seconds, summed over resumed runs
-    checkpoint = Path(checkpoint) if checkpoint is not None else None
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        if state.get("fingerprint") == fingerprint and state["step"] <= cfg.steps:
-            generator.load_state_dict(state["generator"]), discriminator.load_state_dict(state["discriminator"])
-            g_opt.load_state_dict(state["g_opt"]), d_opt.load_state_dict(state["d_opt"])
-            if ema is not None:
-                ema.load_state_dict(state["ema"])
-            rng.set_state(state["rng"])
-            step, rows, elapsed = state["step"], state["log"], state["elapsed"]
-            log.warning("resuming from %s at step %d", checkpoint, step)
-        else:
-            log.warning("ignoring checkpoint %s: it belongs to another configuration or is past %d steps", checkpoint, cfg.steps)
+    state = load_state(checkpoint, fingerprint, cfg.steps, device)
+    if state is not None:
+        generator.load_state_dict(state["generator"]), discriminator.load_state_dict(state["discriminator"])
+        g_opt.load_state_dict(state["g_opt"]), d_opt.load_state_dict(state["d_opt"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
+        rng.set_state(state["rng"])
+        step, rows, elapsed = state["step"], state["log"], state["elapsed"]
 
     def save_checkpoint():
-        with atomic_file(checkpoint) as tmp:
-            torch.save({"fingerprint": fingerprint, "step": step, "generator": generator.state_dict(),
-                        "discriminator": discriminator.state_dict(), "g_opt": g_opt.state_dict(), "d_opt": d_opt.state_dict(),
-                        "ema": ema.state_dict() if ema is not None else None, "rng": rng.get_state(), "log": rows,
-                        "elapsed": elapsed, "config": asdict(cfg)}, tmp)
+        save_state(checkpoint, {"fingerprint": fingerprint, "step": step, "generator": generator.state_dict(),
+                                "discriminator": discriminator.state_dict(), "g_opt": g_opt.state_dict(), "d_opt": d_opt.state_dict(),
+                                "ema": ema.state_dict() if ema is not None else None, "rng": rng.get_state(), "log": rows,
+                                "elapsed": elapsed, "config": asdict(cfg)})
+
+    def save_snapshot():
+        folder = Path(snapshot_dir) / f"step{step}"
+        folder.mkdir(parents=True, exist_ok=True)
+        save_gan(folder, kept(), copy.deepcopy(discriminator).cpu())
 
     def kept():
         return copy.deepcopy(ema if ema is not None else generator).cpu().eval().requires_grad_(False)
@@ -122,7 +109,7 @@ def train_gan(generator, discriminator, images: np.ndarray, cfg: GanTrainConfig,
         z, patch = rule.latents(step, cfg.batch_size, rng)
         with torch.no_grad():
             fake = generator(on_device(z))
-        real = on_device(_real_batch(data, cfg.batch_size, cfg.hflip, rng))
+        real = on_device(pixel_batch(data, cfg.batch_size, cfg.hflip, rng))
         d_loss = discriminator_loss(discriminator(real, patch=patch), discriminator(fake, patch=patch))
         terms = {"d_loss": d_loss.item()}
         if cfg.r1_gamma > 0 and step % cfg.r1_every == 0:
@@ -160,12 +147,7 @@ def train_gan(generator, discriminator, images: np.ndarray, cfg: GanTrainConfig,
         if step % cfg.log_every == 0 or step == cfg.steps:
             rows.append({"step": step, "elapsed_s": round(elapsed, 2), **terms})
         bar.update(1)
-        if snapshot_dir is not None and snapshot_every > 0 and step % snapshot_every == 0:
-            folder = Path(snapshot_dir) / f"step{step}"
-            folder.mkdir(parents=True, exist_ok=True)
-            save_gan(folder, kept(), copy.deepcopy(discriminator).cpu())
-        if checkpoint is not None and cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0 and step < cfg.steps:
-            save_checkpoint()
+        on_step_end(step, cfg.steps, snapshot_every, snapshot_dir and save_snapshot, cfg.checkpoint_every, checkpoint and save_checkpoint)
     bar.close()
     if checkpoint is not None and keep_final_checkpoint:
         save_checkpoint()

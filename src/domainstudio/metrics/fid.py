@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-FID_BACKBONES = ("embedded", "inception")
 INCEPTION_FILE = "inception-2015-12-05.pt"
 INCEPTION_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/" + INCEPTION_FILE
 
@@ -67,19 +66,6 @@ def inception_features(batch_size: int = 100) -> CleanFidFeatures:
             f"DOMAINSTUDIO_INCEPTION_DIR to its folder), or choose evaluate.fid_backbone: embedded.")
     model = InceptionV3W(str(path.parent), download=False, resize_inside=False).eval()
     return CleanFidFeatures(model, batch_size)
-
-
-def feature_extractor(backbone: str, embedded_dir: str | Path | None = None):
-    """images (uint8 N x H x W x 3) -> float64 N x D features for ``backbone``; fails before any work if unavailable."""
-    if backbone == "inception":
-        return inception_features()
-    if backbone == "embedded":
-        from domainstudio.metrics.embedded_backbone import EmbeddedBackbone
-
-        if embedded_dir is None:
-            raise ValueError("FID backbone 'embedded' needs the trained backbone folder")
-        return EmbeddedBackbone.load(embedded_dir).fid_features
-    raise ValueError(f"unknown FID backbone {backbone!r}; expected one of {FID_BACKBONES}")
 
 
 def statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -81,7 +81,7 @@ def _weights_sha256(folder: Path) -> str:
     """The checksum of a snapshot's weights file (gan.pt or the UNet's safetensors): a training restarted from
     scratch rewrites ``step<N>`` folders, and their cached rows must not survive it."""
     from domainstudio.gan.artifact import FILE
-    from domainstudio.release import sha256_of
+    from domainstudio.release.manifest import sha256_of
 
     gan = folder / FILE
     return sha256_of(gan if gan.is_file() else folder / "diffusion_pytorch_model.safetensors")
@@ -138,7 +138,7 @@ def quality_curve(folders: list[Path], backbone_dir: str | Path, world: str, res
     from domainstudio.data.images import image_grid
     from domainstudio.metrics.embedded_backbone import EmbeddedBackbone
 
-    from domainstudio.release import sha256_of
+    from domainstudio.release.manifest import sha256_of
 
     quality = SourceQuality(EmbeddedBackbone.load(backbone_dir).fid_features, world, resolution, data_seed, cfg.samples)
     log.info("FID floor (two disjoint sets of %d fresh source images): %.3f", cfg.samples, quality.floor)

@@ -19,7 +19,7 @@ from domainstudio.models import SourceModelError
 class UNetConfig:
     """A small diffusers UNet2DModel; ``attention`` puts self-attention in the given resolution levels."""
 
-    block_out_channels: list[int] = field(default_factory=lambda: [32, 64, 64])
+    block_out_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     layers_per_block: int = 1
     attention_levels: list[int] = field(default_factory=list)
     norm_num_groups: int = 8
@@ -54,7 +54,7 @@ def load_source(name: str | Path) -> tuple[UNet2DModel, DDPMScheduler]:
     """Load a diffusers DDPM from a local folder or a Hugging Face hub id (cache or network).
 
     Raises SourceModelError naming what to provide when neither works; never substitutes another model. A released
-    folder (one with a manifest.json, domainstudio/release.py) is checked against its manifest first.
+    folder (one with a manifest.json, domainstudio/release/) is checked against its manifest first.
     """
     path = Path(name)
     if path.exists():
@@ -89,7 +89,7 @@ def load_source(name: str | Path) -> tuple[UNet2DModel, DDPMScheduler]:
 
 
 def _check_release(path: Path) -> None:
-    from domainstudio.release import ReleaseError, is_release, verify_release
+    from domainstudio.release.manifest import ReleaseError, is_release, verify_release
 
     if is_release(path):
         try:
@@ -98,11 +98,29 @@ def _check_release(path: Path) -> None:
             raise SourceModelError(str(err)) from err
 
 
+def learns_variance(unet: UNet2DModel) -> bool:
+    """Whether the UNet predicts Improved DDPM's variance beside the noise (twice the input channels: eps, then v)."""
+    return unet.config.out_channels == 2 * unet.config.in_channels
+
+
+def eps_and_v(unet: UNet2DModel, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The predicted noise and, for a learned-variance UNet, the variance interpolation v in [-1, 1] (else None)."""
+    out = unet(x, t).sample
+    if learns_variance(unet):
+        return out[:, : unet.config.in_channels], out[:, unet.config.in_channels:]
+    return out, None
+
+
 def _usable(unet: UNet2DModel, scheduler: DDPMScheduler, name: str) -> tuple[UNet2DModel, DDPMScheduler]:
-    """Refuse what the trainer and sampler cannot use: they predict the noise of RGB images with a fixed variance."""
-    if unet.config.out_channels != unet.config.in_channels:
+    """Refuse what the trainer and sampler cannot use: UNets that predict the noise of RGB images, with a fixed
+    variance or Improved DDPM's learned one (2 x 3 output channels and a ``learned_range`` scheduler)."""
+    variance = scheduler.config.get("variance_type", "fixed_small")
+    if learns_variance(unet) and variance != "learned_range":
+        raise SourceModelError(f"{name}: the UNet has {unet.config.out_channels} output channels (noise and variance) but the "
+                               f"scheduler's variance_type is {variance!r}; only 'learned_range' (Improved DDPM) is supported")
+    if unet.config.out_channels not in (unet.config.in_channels, 2 * unet.config.in_channels):
         raise SourceModelError(f"{name}: the UNet has {unet.config.in_channels} input but {unet.config.out_channels} output "
-                               f"channels (a learned-variance model?); only noise-predicting UNets are supported")
+                               f"channels; only noise-predicting UNets (with or without a learned variance) are supported")
     prediction = scheduler.config.get("prediction_type", "epsilon")
     if prediction != "epsilon":
         raise SourceModelError(f"{name}: the scheduler's prediction_type is {prediction!r}; only 'epsilon' is supported")

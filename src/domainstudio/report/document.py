@@ -49,7 +49,7 @@ def write_report(config: dict, results: str | Path, benchmark_dir: str | Path, o
               f"- data: `{config['data']['kind']}`" + (" (the embedded procedural benchmark rendered by the pipeline)" if config["data"]["kind"] == "embedded" else ""),
               f"- resolution {config['resolution']} px; domains {', '.join(config['domains'])}; shots {config['shots']}; seeds {config['seeds']}",
               f"- methods: {', '.join(config['methods'])}",
-              f"- source model: " + (f"pre-trained here ({config['source']['train']['steps']} steps)" if config["source"]["kind"] == "pretrain" else f"`{config['source'].get('pretrained')}`"),
+              "- source model: " + (f"pre-trained here ({config['source']['train']['steps']} steps)" if config["source"]["kind"] == "pretrain" else f"`{config['source'].get('pretrained')}`"),
               f"- adaptation: {config['adapt']['train']['steps']} steps, batch {config['adapt']['train']['batch_size']}, weights {config['adapt']['weights']}",
               f"- sampling: {config['sample']['n_samples']} samples per run, DDIM {config['sample']['ddim_steps']} steps",
               f"- metrics: Intra-LPIPS backbone `{ev['backbone']}`, FID/KID backbone `{ev.get('fid_backbone', 'embedded')}`, cluster cap {ev['cluster_cap']}",

@@ -1,4 +1,4 @@
-"""The text-to-image verbs of the ``domainstudio`` command (registered by :func:`add_t2i_verbs`).
+"""The text-to-image verbs of the ``domainstudio`` command (registered by :func:`add_verbs`).
 
 build-tiny-sd      the offline tiny Stable Diffusion folder
 t2i-class-images   class-prior images from the source pipeline and the class prompt
@@ -12,42 +12,12 @@ import json
 import logging
 from pathlib import Path
 
+from domainstudio.data.images import write_sample_folder
+from domainstudio.devices import set_threads
+from domainstudio.fingerprint import digest, model_digest, resume_key
+from domainstudio.stage_config import config_blocks, dataclass_from
+
 log = logging.getLogger("domainstudio")
-
-
-def _fields(cls, values: dict | None, where: str):
-    values = dict(values or {})
-    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
-    if unknown:
-        raise SystemExit(f"error: unknown key(s) {unknown} in {where}; allowed: {sorted(f.name for f in dataclasses.fields(cls))}")
-    return cls(**values)
-
-
-def _threads(n):
-    import torch
-
-    if n:
-        torch.set_num_threads(n)
-
-
-def _thumbnails(images, size: int = 128):
-    """Images larger than ``size`` px shrunk for the grid (a grid of 64 images at 512 px would be 4096 px wide)."""
-    import numpy as np
-    from PIL import Image
-
-    if images.shape[1] <= size:
-        return images
-    return np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.LANCZOS)) for im in images])
-
-
-def _write_samples(images, record: dict, out) -> None:
-    from domainstudio.atomic import atomic_dir
-    from domainstudio.data.images import image_grid, save_images
-
-    with atomic_dir(out) as tmp:
-        save_images(images, tmp / "images")
-        image_grid(_thumbnails(images[:64]), columns=8, scale=max(1, 64 // images.shape[1])).save(tmp / "grid.png")
-        (tmp / "sampling.json").write_text(json.dumps(record, indent=2))
 
 
 def cmd_build_tiny_sd(a):
@@ -62,12 +32,12 @@ def cmd_t2i_class_images(a):
     from domainstudio.t2i.pipeline import load_t2i_pipeline
     from domainstudio.t2i.sampling import T2ISampleConfig, generate
 
-    cfg = _fields(T2ISampleConfig, {**json.loads(a.config_json), "prompts": [a.prompt], "n_per_prompt": a.count,
+    cfg = dataclass_from(T2ISampleConfig, {**json.loads(a.config_json), "prompts": [a.prompt], "n_per_prompt": a.count,
                                     "seed": a.seed}, "t2i.sample")
     pipe = load_t2i_pipeline(a.pipeline)  # fails here, naming the id, before any work
-    _threads(a.threads)
+    set_threads(a.threads)
     images, _ = generate(pipe, cfg, a.resolution)
-    _write_samples(images, {**dataclasses.asdict(cfg), "pipeline": str(a.pipeline), "resolution": a.resolution}, a.out)
+    write_sample_folder(images, {**dataclasses.asdict(cfg), "pipeline": str(a.pipeline), "resolution": a.resolution}, a.out)
 
 
 def cmd_t2i_adapt(a):
@@ -78,23 +48,22 @@ def cmd_t2i_adapt(a):
     from domainstudio.t2i.pipeline import load_t2i_pipeline, save_t2i_pipeline
     from domainstudio.t2i.train import T2ITrainConfig, train_t2i
 
-    cfg = json.loads(a.config_json)
-    allowed = {"train", "weights", "options", "instance_prompt", "class_prompt"}
-    if set(cfg) - allowed:
-        raise SystemExit(f"error: unknown key(s) {sorted(set(cfg) - allowed)} in t2i config; allowed: {sorted(allowed)}")
+    cfg = config_blocks(a.config_json, {"train", "weights", "options", "instance_prompt", "class_prompt"}, "t2i config")
     if a.method not in T2I_METHODS:
         raise SystemExit(f"error: unknown text-to-image method {a.method!r}; known: {sorted(T2I_METHODS)}")
-    train_cfg = _fields(T2ITrainConfig, cfg.get("train"), "t2i.train")
-    options = _fields(T2IOptions, cfg.get("options"), "t2i.options")
-    weights = _fields(DomainStudioWeights, cfg.get("weights") if T2I_METHODS[a.method] else {}, "t2i.weights")
+    train_cfg = dataclass_from(T2ITrainConfig, cfg.get("train"), "t2i.train")
+    options = dataclass_from(T2IOptions, cfg.get("options"), "t2i.options")
+    weights = dataclass_from(DomainStudioWeights, cfg.get("weights") if T2I_METHODS[a.method] else {}, "t2i.weights")
     instance = load_image_folder(a.instance_images, a.resolution, count=a.shots)  # K images, upsampled (Lanczos)
     classes = load_image_folder(Path(a.class_images) / "images", a.resolution)
     pipe = load_t2i_pipeline(a.pipeline)
-    _threads(a.threads)
+    set_threads(a.threads)
+    fingerprint = digest(resume_key(cfg), a.method, a.shots, instance, classes, str(a.pipeline),
+                         model_digest(Path(a.pipeline)) if Path(a.pipeline).is_dir() else "")
     try:
         with atomic_dir(a.out) as tmp:
             unet = train_t2i(pipe, instance, classes, cfg["instance_prompt"], cfg["class_prompt"], weights, options,
-                             train_cfg, log_csv=tmp / "train_log.csv")
+                             train_cfg, log_csv=tmp / "train_log.csv", checkpoint=a.checkpoint, fingerprint=fingerprint)
             save_t2i_pipeline(pipe, unet, tmp)
             record = {"method": a.method, "shots": a.shots, "weights": dataclasses.asdict(weights),
                       "options": dataclasses.asdict(options), "train": dataclasses.asdict(train_cfg),
@@ -104,21 +73,23 @@ def cmd_t2i_adapt(a):
             (tmp / "adaptation.json").write_text(json.dumps(record, indent=2))
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
+    if a.checkpoint:
+        Path(a.checkpoint).unlink(missing_ok=True)  # the adapted pipeline is complete
 
 
 def cmd_t2i_sample(a):
     from domainstudio.t2i.pipeline import load_t2i_pipeline
     from domainstudio.t2i.sampling import T2ISampleConfig, generate
 
-    cfg = _fields(T2ISampleConfig, {**json.loads(a.config_json), **({"seed": a.seed} if a.seed is not None else {})}, "t2i.sample")
+    cfg = dataclass_from(T2ISampleConfig, {**json.loads(a.config_json), **({"seed": a.seed} if a.seed is not None else {})}, "t2i.sample")
     pipe = load_t2i_pipeline(a.model)
-    _threads(a.threads)
+    set_threads(a.threads)
     images, prompt_of = generate(pipe, cfg, a.resolution)
-    _write_samples(images, {**dataclasses.asdict(cfg), "model": str(a.model), "resolution": a.resolution,
+    write_sample_folder(images, {**dataclasses.asdict(cfg), "model": str(a.model), "resolution": a.resolution,
                             "prompt_of_image": prompt_of}, a.out)
 
 
-def add_t2i_verbs(verb) -> None:
+def add_verbs(verb) -> None:
     """Register the verbs with the CLI's ``verb(name, func, help)`` helper."""
     s = verb("build-tiny-sd", cmd_build_tiny_sd, "Build the tiny offline Stable Diffusion pipeline folder (tests, smoke run)")
     s.add_argument("--out", required=True); s.add_argument("--resolution", type=int, default=32); s.add_argument("--seed", type=int, default=0)
@@ -134,6 +105,7 @@ def add_t2i_verbs(verb) -> None:
     s.add_argument("--shots", type=int, required=True); s.add_argument("--class-images", required=True, help="a t2i-class-images folder")
     s.add_argument("--method", required=True); s.add_argument("--resolution", type=int, required=True)
     s.add_argument("--config-json", required=True, help='{"train", "weights", "options", "instance_prompt", "class_prompt"}')
+    s.add_argument("--checkpoint", help="file for the training state, every t2i.train.checkpoint_every steps (a killed run resumes)")
     s.add_argument("--out", required=True); s.add_argument("--threads", type=int)
 
     s = verb("t2i-sample", cmd_t2i_sample, "Samples of a text-to-image pipeline for a set of prompts")

@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from domainstudio.adapt import losses
-from domainstudio.adapt.objectives import DomainStudioWeights
-from domainstudio.config import MIN_PAIRWISE_SAMPLES
+from domainstudio.adapt.objectives import HFMSE_WEIGHTINGS, DomainStudioWeights
+from domainstudio.config import KL_DIRECTIONS, MIN_PAIRWISE_SAMPLES, check_choices
 
 PAIRWISE_REFERENCES = ("source", "class-half")
 
@@ -47,6 +47,15 @@ class T2IOptions:
     hfmse_weighting: str = "none"
     timesteps: str = "per_sample"       # per_sample | shared (the official release: one t per batch)
     reference_gradient: str = "detach"  # detach | flow (class-half reference only: the official release's gradient)
+
+    def __post_init__(self):
+        check_choices(self, "t2i.options", {"pairwise_reference": PAIRWISE_REFERENCES, "kl_direction": KL_DIRECTIONS,
+                                            "hfmse_weighting": HFMSE_WEIGHTINGS, "timesteps": ("per_sample", "shared"),
+                                            "reference_gradient": ("detach", "flow")})
+        if self.reference_gradient == "flow" and self.pairwise_reference != "class-half":
+            raise ValueError("t2i.options: reference_gradient 'flow' needs pairwise_reference 'class-half' (the frozen source takes no gradient)")
+        if self.prior_weight < 0:
+            raise ValueError(f"t2i.options.prior_weight: must be >= 0, not {self.prior_weight}")
 
 
 @dataclass
@@ -65,20 +74,6 @@ class DreamBoothDomainStudio:
 
     def __init__(self, scheduler, vae, source_unet, weights: DomainStudioWeights, options: T2IOptions = T2IOptions(),
                  batch_size: int | None = None):
-        if options.pairwise_reference not in PAIRWISE_REFERENCES:
-            raise ValueError(f"pairwise_reference must be one of {PAIRWISE_REFERENCES}, not {options.pairwise_reference!r}")
-        if options.kl_direction not in ("paper", "official"):
-            raise ValueError(f"kl_direction must be 'paper' or 'official', not {options.kl_direction!r}")
-        if options.hfmse_weighting not in ("abar", "none"):
-            raise ValueError(f"hfmse_weighting must be 'abar' or 'none', not {options.hfmse_weighting!r}")
-        if options.timesteps not in ("per_sample", "shared"):
-            raise ValueError(f"timesteps must be 'per_sample' or 'shared', not {options.timesteps!r}")
-        if options.reference_gradient not in ("detach", "flow"):
-            raise ValueError(f"reference_gradient must be 'detach' or 'flow', not {options.reference_gradient!r}")
-        if options.reference_gradient == "flow" and options.pairwise_reference != "class-half":
-            raise ValueError("reference_gradient 'flow' needs pairwise_reference 'class-half' (the frozen source takes no gradient)")
-        if options.prior_weight < 0:
-            raise ValueError(f"prior_weight must be >= 0, not {options.prior_weight}")
         if weights.pairwise and batch_size is not None and batch_size < MIN_PAIRWISE_SAMPLES:
             raise ValueError(f"batch_size {batch_size}: the relative-distance terms (l_img, l_hf) compare the samples of a "
                              f"batch half and need a batch size of at least {MIN_PAIRWISE_SAMPLES}")
@@ -111,28 +106,16 @@ class DreamBoothDomainStudio:
         abar = self.scheduler.alphas_cumprod
         x0_ada = losses.predicted_x0(z_t, eps, abar, t)
         img_ins = self.decode(x0_ada[:n]) if (w.l_hfmse > 0 or o.pairwise_reference == "class-half") else None
+        pair = None
         if w.pairwise:
             img_cls = self.decode(x0_ada[n:])
             if o.pairwise_reference == "source":
                 with torch.no_grad():
                     eps_sou = self.source(z_t[n:], t[n:], cond[n:]).sample
                     img_ref = self.decode(losses.predicted_x0(z_t[n:], eps_sou, abar, t[n:]))
-                img_ada = img_cls
+                pair = (img_cls, img_ref)
             else:
-                img_ada, img_ref = img_ins, img_cls
-            detach = o.reference_gradient == "detach"
-            if w.l_img > 0:
-                l_img = losses.relative_distance_loss(img_ada, img_ref, o.kl_direction, detach_reference=detach)
-                loss = loss + w.l_img * l_img
-                terms["l_img"] = l_img.item()
-            if w.l_hf > 0:
-                l_hf = losses.relative_distance_loss(losses.haar_highpass(img_ada), losses.haar_highpass(img_ref), o.kl_direction,
-                                                     detach_reference=detach)
-                loss = loss + w.l_hf * l_hf
-                terms["l_hf"] = l_hf.item()
-        if w.l_hfmse > 0:
-            weight = abar.to(z0.device, torch.float32)[t[:n]] if o.hfmse_weighting == "abar" else None
-            l_hfmse = losses.hf_reconstruction_loss(img_ins, b.x_ins, weight)
-            loss = loss + w.l_hfmse * l_hfmse
-            terms["l_hfmse"] = l_hfmse.item()
-        return loss, terms
+                pair = (img_ins, img_cls)
+        weight = abar.to(z0.device, torch.float32)[t[:n]] if o.hfmse_weighting == "abar" else None
+        return losses.add_domainstudio_terms(loss, terms, w, pair, (img_ins, b.x_ins, weight), o.kl_direction,
+                                             detach_reference=o.reference_gradient == "detach"), terms

@@ -11,18 +11,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from domainstudio.adapt.trainer import autocast, resolve_device
+from domainstudio.devices import autocast, resolve_device
 from domainstudio.sampling import initial_noise
 
 
 @dataclass
 class T2ISampleConfig:
-    prompts: list[str] = field(default_factory=lambda: ["a sks face"])
-    n_per_prompt: int = 8
+    prompts: list[str] = field(default_factory=lambda: ["a sks face", "a photo of a sks face", "a portrait of a sks face",
+                                                        "a sks face, smiling"])
+    n_per_prompt: int = 25
     steps: int = 25
     guidance_scale: float = 7.5
     eta: float = 0.0
-    batch_size: int = 8
+    batch_size: int = 25
     precision: str = "fp32"
     seed: int = 0
     device: str = "auto"

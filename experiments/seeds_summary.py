@@ -1,0 +1,49 @@
+"""Mean +- std over seeds of every headline metric, per domain and method, as a Markdown table (the README's).
+
+    python experiments/seeds_summary.py --world faces --shots 10 --methods ddpm-ft domainstudio domainstudio-paper
+
+Reads the per-run metric folders (results/metrics/<world>/<domain>/<K>shot/<method>/seed<s>/) with the tables' own
+reader (report/tables.py: run_records) and prints one row per method: for each domain, Intra-LPIPS, near-copy
+fraction, FID and in-domain fraction as mean +- std over the seeds found (sample std, n - 1). The tables give the
+std over seeds of Intra-LPIPS and FID only; this adds it for the other two.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from domainstudio.report.tables import run_records
+
+METRICS = {"intra_lpips": ("Intra-LPIPS", 3), "near_copy_fraction": ("near-copy", 2), "fid": ("FID", 1), "in_domain": ("in-domain", 2)}
+
+
+def summary(runs, methods: list[str], domains: list[str]) -> str:
+    lines = []
+    for metric, (label, digits) in METRICS.items():
+        lines.append(f"| {label} | " + " | ".join(domains) + " |")
+        lines.append("|---|" + "---|" * len(domains))
+        for method in methods:
+            cells = []
+            for domain in domains:
+                vals = runs[(runs["method"] == method) & (runs["domain"] == domain)][metric].dropna().astype(float)
+                cells.append(f"{vals.mean():.{digits}f} +- {vals.std(ddof=1):.{digits}f} (n={len(vals)})" if len(vals) > 1 else
+                             (f"{vals.mean():.{digits}f} (n=1)" if len(vals) else "-"))
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--results", default="results/metrics"); p.add_argument("--world", default="faces")
+    p.add_argument("--shots", type=int, default=10); p.add_argument("--methods", nargs="+", required=True)
+    p.add_argument("--domains", nargs="+", default=["babies", "sunglasses", "sketches", "modigliani"])
+    a = p.parse_args()
+    dirs = sorted(d for d in Path(a.results, a.world).glob(f"*/{a.shots}shot/*/seed*") if d.is_dir())
+    runs = run_records(dirs)
+    runs = runs[runs["status"] == "measured"]
+    print(summary(runs, a.methods, a.domains))
+
+
+if __name__ == "__main__":
+    main()

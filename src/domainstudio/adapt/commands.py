@@ -1,0 +1,72 @@
+"""The adaptation verbs: adapt the source DDPM to K target images with one method, and DDIM-sample a model."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from domainstudio.devices import set_threads
+from domainstudio.fingerprint import digest, model_digest, resume_key
+from domainstudio.stage_config import config_blocks, dataclass_from
+
+
+def cmd_adapt(a):
+    from domainstudio.adapt.methods import build_objective, method_weights
+    from domainstudio.adapt.objectives import pairwise_summary
+    from domainstudio.adapt.trainer import TrainConfig, train_and_save
+    from domainstudio.data.images import load_image_folder
+    from domainstudio.devices import resolve_device, resolve_precision
+    from domainstudio.models.source import learns_variance, load_source
+
+    cfg = config_blocks(a.config_json, {"train", "weights", "options"}, "adapt config")
+    train_cfg = dataclass_from(TrainConfig, cfg.get("train"), "adapt.train")
+    try:
+        weights = method_weights(a.method, cfg.get("weights"))
+        images = load_image_folder(a.images, a.resolution, count=a.shots)  # validates before training
+        unet, scheduler = load_source(a.source)
+        objective = build_objective(weights, unet, scheduler, train_cfg.batch_size, cfg.get("options"))
+    except (TypeError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from None
+    set_threads(a.threads)
+    fingerprint = digest(resume_key(cfg), a.method, a.shots, images, model_digest(Path(a.source)))
+    record = {"method": a.method, "shots": a.shots, "weights": dataclasses.asdict(weights), "options": cfg.get("options", {}),
+              "train": dataclasses.asdict(train_cfg), "precision": resolve_precision(resolve_device(train_cfg.device), train_cfg.precision),
+              "learned_variance": learns_variance(unet), "source": str(a.source), "images": str(a.images)}
+    train_and_save(unet, scheduler, images, objective, train_cfg, a.out, a.checkpoint, fingerprint,
+                   {"adaptation.json": lambda log_csv: {**record, **pairwise_summary(log_csv)}})
+
+
+def cmd_sample(a):
+    from domainstudio.data.images import write_sample_folder
+    from domainstudio.devices import resolve_device, resolve_precision
+    from domainstudio.models.source import load_source
+    from domainstudio.sampling import SampleConfig, ddim_sample
+
+    cfg = dataclass_from(SampleConfig, json.loads(a.config_json), "sample")
+    if a.n_samples:
+        cfg = dataclasses.replace(cfg, n_samples=a.n_samples)
+    if a.seed is not None:
+        cfg = dataclasses.replace(cfg, seed=a.seed)
+    if cfg.source_above_t is not None and not a.source_model:
+        raise SystemExit("error: sample.source_above_t is set but no --source-model was given")
+    set_threads(a.threads)
+    unet, scheduler = load_source(a.model)
+    source = load_source(a.source_model)[0] if cfg.source_above_t is not None else None
+    images = ddim_sample(unet, scheduler, cfg, source)
+    write_sample_folder(images, {**dataclasses.asdict(cfg), "model": str(a.model), "source_model": a.source_model,
+                                 "precision_used": resolve_precision(resolve_device(cfg.device), cfg.precision)}, a.out)
+
+
+def add_verbs(verb) -> None:
+    s = verb("adapt", cmd_adapt, "Adapt the source model to K target images with one method")
+    s.add_argument("--source", required=True); s.add_argument("--images", required=True); s.add_argument("--shots", type=int, required=True)
+    s.add_argument("--method", required=True); s.add_argument("--resolution", type=int, required=True)
+    s.add_argument("--config-json", required=True, help='{"train": {...}, "weights": {...}, "options": {...}} from params.yaml')
+    s.add_argument("--checkpoint", required=True); s.add_argument("--out", required=True); s.add_argument("--threads", type=int)
+
+    s = verb("sample", cmd_sample, "DDIM samples of a model, as PNGs plus grid.png")
+    s.add_argument("--model", required=True); s.add_argument("--out", required=True)
+    s.add_argument("--source-model", help="the source model, for sample.source_above_t")
+    s.add_argument("--config-json", default="{}", help="the sample block of params.yaml as JSON")
+    s.add_argument("--n-samples", type=int, help="override n_samples"); s.add_argument("--seed", type=int, help="override the seed")
+    s.add_argument("--threads", type=int)

@@ -1,0 +1,55 @@
+"""One run's metrics, as the evaluate rule and the experiments compute them: Intra-LPIPS with the near-copy
+fraction (CDC's protocol, metrics/intra_lpips.py), FID/KID against a reference set's cached statistics, and, on
+embedded worlds, the ground-truth factor diversity and in-domain fraction (metrics/diversity.py)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class EvaluateConfig:
+    """The evaluate block's per-run settings (params.yaml ``evaluate``)."""
+    cluster_cap: int = 50            # members of a cluster scored (seeded subsample), CDC's protocol
+    max_samples: int | None = None   # Intra-LPIPS on the first this many samples (CDC: 1000); None: all
+    seed: int = 0                    # cluster subsampling, the near-copy reference subset and KID's subsets
+    near_copy_quantile: float = 0.05
+    near_copy_reference: int = 500   # reference images that calibrate the near-copy threshold
+
+
+def intra_lpips_record(embedding, samples: np.ndarray, train: np.ndarray, reference: np.ndarray | None, cfg: EvaluateConfig) -> dict:
+    """Intra-LPIPS of ``samples`` around the K ``train`` images; with ``reference``, also the near-copy fraction."""
+    from domainstudio.metrics.diversity import near_copy_fraction
+    from domainstudio.metrics.intra_lpips import intra_lpips_from_embeddings
+
+    e_train = embedding(train)
+    e_samples = embedding(samples[: cfg.max_samples] if cfg.max_samples else samples)
+    record = dataclasses.asdict(intra_lpips_from_embeddings(e_samples, e_train, cluster_cap=cfg.cluster_cap, seed=cfg.seed))
+    if reference is not None:
+        pick = np.random.default_rng(cfg.seed).permutation(len(reference))[: cfg.near_copy_reference]
+        record.update(near_copy_fraction(e_samples, e_train, embedding(reference[np.sort(pick)]), cfg.near_copy_quantile))
+    return record
+
+
+def fid_record(features, samples: np.ndarray, reference_stats, seed: int = 0) -> dict:
+    """FID and KID of ``samples`` against ``reference_stats`` (mu, sigma and the reference features)."""
+    from domainstudio.metrics.fid import fid, kid
+
+    feats = features(samples)
+    return {"n_samples": len(feats), "n_reference": int(reference_stats["features"].shape[0]),
+            "fid": fid(feats, reference_stats["mu"], reference_stats["sigma"]), "kid": kid(feats, reference_stats["features"], seed)}
+
+
+def evaluate_run(samples: np.ndarray, train: np.ndarray, reference: np.ndarray, reference_stats, cfg: EvaluateConfig,
+                 embedding, features, diversity_backbone=None, domain: str | None = None) -> dict[str, dict]:
+    """All metrics of one run: ``intra_lpips`` and ``fid`` records, and ``diversity`` when a ``diversity_backbone``
+    (the embedded backbone) and the ``domain`` are given."""
+    from domainstudio.metrics.diversity import factor_diversity
+
+    records = {"intra_lpips": intra_lpips_record(embedding, samples, train, reference, cfg),
+               "fid": fid_record(features, samples, reference_stats, cfg.seed)}
+    if diversity_backbone is not None:
+        records["diversity"] = {"n_samples": len(samples), **factor_diversity(diversity_backbone, samples, reference, domain)}
+    return records

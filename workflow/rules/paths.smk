@@ -1,0 +1,98 @@
+# Runs and their paths. A run is one (world, domain, K shots, method, seed); every step of it writes under the
+# same relative path, so the path is written once here.
+RUN = "{world}/{domain}/{shots}shot/{method}/seed{seed}"  # models/, samples/, results/metrics/, checkpoints/
+T2I_RUN = "{world}/t2i/{domain}/{shots}shot/{method}/seed{seed}"
+KSHOT = "data/{world}/{domain}/{shots}shot"  # the K training images of a run
+RUN_LOG = "{world}_{domain}_{shots}shot_{method}_seed{seed}"
+
+
+def run_log(step):
+    """The log file of one run's ``step`` job."""
+    return f"logs/{step}/{RUN_LOG}.log"
+
+
+def run_benchmark(step):
+    """The benchmark file (time, memory) of one run's ``step`` job."""
+    return f"logs/benchmarks/{step}/{RUN_LOG}.tsv"
+
+
+def runs(domains=None, shots=None, methods=None):
+    """Every (domain, shots, method, seed) of the main tables, or of a report overlay's subset."""
+    return [
+        dict(world=WORLD, domain=d, shots=k, method=m, seed=s)
+        for d in (domains or config["domains"])
+        for k in (shots or config["shots"])
+        for m in (methods or config["methods"])
+        for s in config["seeds"]
+    ]
+
+
+def run_dir(r):
+    return f"results/metrics/{RUN.format(**r)}"
+
+
+def metric_files(name, selection=None):
+    """One metric file per run: intra_lpips, fid, or diversity (embedded worlds only)."""
+    return [f"{run_dir(r)}/{name}.json" for r in (runs() if selection is None else selection)]
+
+
+TABLES = ["table1", "table2", "table3_ablation", "table4_shots"]
+TABLE_REPORTED = {"table1": "--reported intra_lpips", "table2": "--reported fid"}
+
+
+def table_runs(table):
+    if table == "table3_ablation":
+        a = REPORT.get("ablation", {})
+        return runs(a.get("domains"), None, a.get("methods"))
+    if table == "table4_shots":
+        s = REPORT.get("shots", {})
+        return runs(s.get("domains"), s.get("shots"), s.get("methods"))
+    return runs()
+
+
+def table_inputs(wildcards):
+    names = ["intra_lpips", "fid"] + ["diversity"] * EMBEDDED  # one evaluate job writes all of a run's files
+    return [f for n in names for f in metric_files(n, table_runs(wildcards.table))]
+
+
+def intra_lpips_files():
+    return metric_files("intra_lpips")
+
+
+def t2i_runs():
+    """Every (domain, shots, method, seed) of the text-to-image branch."""
+    return [
+        dict(world=WORLD, domain=d, shots=k, method=m, seed=s)
+        for d in T2I["domains"]
+        for k in T2I["shots"]
+        for m in T2I["methods"]
+        for s in T2I["seeds"]
+    ]
+
+
+def t2i_intra_lpips_files():
+    return [f"results/metrics/{T2I_RUN.format(**r)}/intra_lpips.json" for r in t2i_runs()]
+
+
+def t2i_outputs():
+    return ["results/t2i_table.csv"] if T2I.get("enabled", False) else []
+
+
+def final_outputs():
+    figures = [f"samples/{WORLD}/source/seed0"]  # holds grid.png
+    if EMBEDDED:
+        figures.append(f"results/figures/{WORLD}_domains.png")
+    if GAN_ENABLED:
+        figures.append(f"samples/{WORLD}/source_gan/seed0")  # the source GAN's grid.png
+    return ["results/report.md", *figures, *t2i_outputs()]
+
+
+def report_figures():
+    names = ["samples", "intra_lpips", "fid"] + [f"{d}_nearest" for d in config["domains"]]
+    return [f"results/figures/{WORLD}_{n}.png" for n in names]
+
+
+def sample_grid_report(folder):
+    """A run's sample folder, its grid.png in Snakemake's HTML report (category Samples, one page per domain)."""
+    return report(directory(folder), patterns=["{file,grid}.png"], caption="../report/samples.rst", category="Samples",
+                  subcategory="{domain}", labels={"method": "{method}", "shots": "{shots}", "seed": "{seed}"})

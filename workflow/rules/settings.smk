@@ -1,0 +1,135 @@
+# What each verb reads from params.yaml: the blocks passed as --config-json, and the arguments and inputs that
+# depend on the configuration (backbones, releases, snapshots). Changing a block reruns only the jobs that read it.
+
+
+def source_release_input(wildcards):
+    """A local source model folder (a release) is an input, so that replacing it reruns what depends on it; a hub id is not a file."""
+    path = config["source"].get("pretrained")
+    return [path] if path and os.path.exists(path) else []
+
+
+def adm_args():
+    """A guided-diffusion checkpoint's flags (source.adm), for its one-time conversion by import_source."""
+    adm = config["source"].get("adm")
+    return f"--adm-json {shlex.quote(json.dumps(adm))}" if adm else ""
+
+
+def source_snapshot_args(wildcards):
+    """The trainer's (EMA) weights every source.quality.snapshot_every steps, for the release's quality curve."""
+    every = config["source"].get("quality", {}).get("snapshot_every", 0)
+    return f"--snapshot-dir {source_snapshot_dir(wildcards)} --snapshot-every {every}" if every else ""
+
+
+def source_snapshot_dir(wildcards):
+    return f"checkpoints/{wildcards.world}/source_snapshots"
+
+
+def release_command(wildcards, output):
+    """The command a release's manifest records as the one that regenerates it (workflow/rules/release.smk); the
+    target goes before --configfile, which would take it for a second config file."""
+    return f"snakemake --cores all {output} --configfile config/release.yaml"
+
+
+def source_config_json():
+    return json.dumps({k: config["source"][k] for k in ("unet", "scheduler", "train") if k in config["source"]})
+
+
+def adapt_config_json(wildcards):
+    """The training settings, and the weights and options of the method: adapt.paper's for the paper-settings row."""
+    train = {**config["adapt"]["train"], "seed": int(wildcards.seed)}
+    terms = config["adapt"]["paper"] if wildcards.method in PAPER_SETTINGS_METHODS else config["adapt"]
+    return json.dumps({"train": train, "weights": terms["weights"], "options": terms.get("options", {})})
+
+
+def sample_config_json(wildcards):
+    return json.dumps({**config["sample"], "seed": int(wildcards.seed)})
+
+
+def source_sample_config_json(wildcards):
+    """The source model's own samples: no hand-over to another model."""
+    return json.dumps({**config["sample"], "seed": int(wildcards.seed), "source_above_t": None})
+
+
+def method_family(wildcards):
+    """The method's family (ddpm or gan), recorded in every metric file and table row."""
+    return METHOD_FAMILIES[wildcards.method]
+
+
+def lpips_backbone_input(wildcards):
+    """The trained metric backbone, when LPIPS uses it."""
+    return [f"models/{wildcards.world}/metric_backbone"] if LPIPS_BACKBONE == "embedded" else []
+
+
+def fid_backbone_input(wildcards):
+    return [f"models/{wildcards.world}/metric_backbone"] if FID_BACKBONE == "embedded" else []
+
+
+def lpips_backbone_args(wildcards, input):
+    args = f"--backbone {LPIPS_BACKBONE}"
+    if input.backbone:
+        args += f" --embedded-backbone {input.backbone}"
+    if config["evaluate"].get("resize"):
+        args += f" --resize {config['evaluate']['resize']}"
+    if config["evaluate"].get("lpips_samples"):
+        args += f" --max-samples {config['evaluate']['lpips_samples']}"
+    return args
+
+
+# -- text-to-image (t2i.smk) ------------------------------------------------------------------------------------
+
+def t2i_pipeline(wildcards):
+    """The source pipeline: the tiny one this workflow builds, or a hub id / local folder."""
+    return f"models/{wildcards.world}/t2i/tiny-sd" if T2I["pipeline"] == "tiny" else T2I["pipeline"]
+
+
+def t2i_pipeline_input(wildcards):
+    """The tiny pipeline (built by a rule) or a local folder is an input; a hub id is not a file."""
+    path = t2i_pipeline(wildcards)
+    return [path] if T2I["pipeline"] == "tiny" or os.path.isdir(path) else []
+
+
+def t2i_sample_json():
+    return json.dumps({k: v for k, v in T2I["sample"].items()})
+
+
+def t2i_class_sample_json():
+    """The class images use the sampling settings, not its prompts or counts (the rule passes those)."""
+    return json.dumps({k: v for k, v in T2I["sample"].items() if k not in ("prompts", "n_per_prompt")})
+
+
+def t2i_adapt_config_json(wildcards):
+    train = {**T2I["train"], "seed": int(wildcards.seed)}
+    return json.dumps({"train": train, "weights": T2I["weights"], "options": T2I["options"],
+                       "instance_prompt": T2I["instance_prompt"], "class_prompt": T2I["class_prompt"]})
+
+
+# -- GAN baselines (gan.smk) ------------------------------------------------------------------------------------
+
+def gan_pretrain_config_json():
+    return json.dumps({k: config["gan"][k] for k in ("network", "pretrain")})
+
+
+def gan_snapshot_args(wildcards):
+    """The pre-training's generator every gan.quality.snapshot_every steps, for the release's quality curve."""
+    every = config["gan"].get("quality", {}).get("snapshot_every", 0)
+    return f"--snapshot-dir {gan_snapshot_dir(wildcards)} --snapshot-every {every}" if every else ""
+
+
+def gan_snapshot_dir(wildcards):
+    return f"checkpoints/{wildcards.world}/source_gan_snapshots"
+
+
+def gan_release_input(wildcards):
+    """gan.pretrained as an input when it is a folder here (a release, verified on import), as for the source DDPM."""
+    path = config["gan"]["pretrained"]
+    return [path] if os.path.isdir(path) else []
+
+
+def gan_adapt_config_json(wildcards):
+    """The shared adaptation settings and only this method's block, so changing one method reruns only its jobs."""
+    methods = {k: v for k, v in config["gan"]["methods"].items() if k == wildcards.method}
+    return json.dumps({"adapt": {**config["gan"]["adapt"], "seed": int(wildcards.seed)}, "methods": methods})
+
+
+def gan_sample_batch_size():
+    return config["gan"].get("sample", {}).get("batch_size", 500)
