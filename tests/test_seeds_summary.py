@@ -1,0 +1,23 @@
+"""experiments/seeds_summary.py, which makes the README's three-seed table: mean +- sample std over the seeds found."""
+import json
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_summary_is_the_mean_and_sample_std_over_seeds(tmp_path, capsys, monkeypatch):
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import seeds_summary
+
+    for seed, (il, fid) in enumerate([(0.4, 10.0), (0.5, 12.0), (0.6, 20.0)]):
+        run = tmp_path / "faces" / "babies" / "10shot" / "domainstudio" / f"seed{seed}"
+        run.mkdir(parents=True)
+        (run / "intra_lpips.json").write_text(json.dumps({"family": "ddpm", "intra_lpips": il, "near_copy_fraction": 0.1}))
+        (run / "fid.json").write_text(json.dumps({"fid": fid}))
+        (run / "diversity.json").write_text(json.dumps({"in_domain": 1.0, "factor_diversity": 0.9}))
+    monkeypatch.setattr(sys, "argv", ["seeds_summary", "--results", str(tmp_path), "--methods", "domainstudio", "--domains", "babies"])
+    seeds_summary.main()
+    out = capsys.readouterr().out
+    assert "| domainstudio | 0.500 +- 0.100 (n=3) |" in out  # Intra-LPIPS: mean 0.5, std (n - 1) 0.1
+    assert "| domainstudio | 14.0 +- 5.3 (n=3) |" in out     # FID: mean 14, std sqrt(28) = 5.29
+    assert "| domainstudio | 0.10 +- 0.00 (n=3) |" in out and "| domainstudio | 1.00 +- 0.00 (n=3) |" in out
