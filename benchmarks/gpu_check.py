@@ -19,7 +19,6 @@ import argparse
 import json
 import platform
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from diffusers import UNet2DModel
 from domainstudio.adapt.methods import build_objective, method_weights
 from domainstudio.devices import autocast, grad_scaler, resolve_precision, scaled_step
 from domainstudio.models.adm import AdmFlags, build_adm_scheduler, build_adm_unet
+from domainstudio.models.source import count_parameters
 from domainstudio.sampling import SampleConfig, ddim_sample
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,7 +136,7 @@ def main(argv=None) -> dict:
               "torch": torch.__version__, "tiny": a.tiny, "batch": a.batch, "models": {}}
     started = time.perf_counter()
     for name, (unet, scheduler) in models(a.tiny).items():
-        entry = {"parameters": sum(q.numel() for q in unet.parameters()), "adaptation": {}, "sampling": {}}
+        entry = {"parameters": count_parameters(unet), "adaptation": {}, "sampling": {}}
         for precision in precisions:
             resolve_precision(device, precision)
             for method in ("ddpm-ft", "domainstudio"):
@@ -153,4 +153,3 @@ def main(argv=None) -> dict:
 
 if __name__ == "__main__":
     main()
-    sys.exit(0)

@@ -2,7 +2,6 @@
 # wildcards and the method families. Run paths are in paths.smk, the params blocks each verb reads in settings.smk.
 import json
 import os
-import shlex
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError

@@ -8,10 +8,9 @@ def source_release_input(wildcards):
     return [path] if path and os.path.exists(path) else []
 
 
-def adm_args():
-    """A guided-diffusion checkpoint's flags (source.adm), for its one-time conversion by import_source."""
-    adm = config["source"].get("adm")
-    return f"--adm-json {shlex.quote(json.dumps(adm))}" if adm else ""
+def adm_config_json():
+    """A guided-diffusion checkpoint's flags (source.adm) for its one-time conversion by import_source; {}: none."""
+    return json.dumps(config["source"].get("adm") or {})
 
 
 def source_snapshot_args(wildcards):

@@ -39,11 +39,11 @@ else:
         params:
             pretrained=config["source"]["pretrained"],
             resolution=RESOLUTION,
-            adm=adm_args(),
+            adm=adm_config_json(),
         log:
             "logs/import_source/{world}.log",
         benchmark:
             "logs/benchmarks/import_source/{world}.tsv",
         shell:
             "domainstudio import-source --pretrained {params.pretrained:q} --out {output} "
-            "--resolution {params.resolution} {params.adm} > {log} 2>&1"
+            "--resolution {params.resolution} --adm-json {params.adm:q} > {log} 2>&1"

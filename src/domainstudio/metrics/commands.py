@@ -91,8 +91,7 @@ def cmd_evaluate(a):
     fraction, FID/KID, and factor diversity when --diversity is given."""
     from domainstudio.atomic import write_json
     from domainstudio.data.images import load_image_folder
-    from domainstudio.metrics.backbones import fid_features, lpips_embedding
-    from domainstudio.metrics.embedded_backbone import EmbeddedBackbone
+    from domainstudio.metrics.backbones import embedded_backbone, fid_features, lpips_embedding
     from domainstudio.metrics.evaluate import evaluate_run
 
     set_threads(a.threads)
@@ -102,7 +101,7 @@ def cmd_evaluate(a):
     embedding = lpips_embedding(a.backbone, a.resize, a.embedded_backbone)  # each fails here, before any work
     features = fid_features(a.fid_backbone, a.embedded_backbone)
     meta = meta_pairs(a.meta)
-    diversity = EmbeddedBackbone.load(a.embedded_backbone) if a.diversity else None
+    diversity = embedded_backbone(a.embedded_backbone) if a.diversity else None
     records = evaluate_run(load_image_folder(Path(a.samples) / "images", a.resolution), load_image_folder(a.train, a.resolution, count=a.shots),
                            load_image_folder(a.reference, a.resolution), stats, _evaluate_config(a), embedding, features,
                            diversity, meta.get("domain"))

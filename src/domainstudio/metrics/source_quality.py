@@ -88,20 +88,20 @@ def _weights_sha256(folder: Path) -> str:
 
 
 def _cached_row(folder: Path, key: dict) -> dict | None:
-    """The row measured on snapshot ``folder`` before with the same weights, backbone, data and quality settings,
-    or None; a release re-measures only new or rewritten snapshots."""
+    """The row measured on snapshot ``folder`` before under the same ``key`` (its weights' checksum, the backbone,
+    data and quality settings), or None; a release re-measures only new or rewritten snapshots."""
     path = folder / QUALITY_CACHE
-    if not SNAPSHOT.fullmatch(folder.name) or not path.is_file():
+    if not path.is_file():
         return None
     stored = json.loads(path.read_text())
-    return stored["row"] if stored.get("key") == {**key, "weights_sha256": _weights_sha256(folder)} else None
+    return stored["row"] if stored.get("key") == key else None
 
 
 def _cache_row(folder: Path, key: dict, row: dict) -> None:
     from domainstudio.atomic import atomic_file
 
     with atomic_file(folder / QUALITY_CACHE) as tmp:
-        Path(tmp).write_text(json.dumps({"key": {**key, "weights_sha256": _weights_sha256(folder)}, "row": row}, indent=2))
+        Path(tmp).write_text(json.dumps({"key": key, "row": row}, indent=2))
 
 
 def load_model_or_snapshot(folder: Path, scheduler_cfg):
@@ -146,7 +146,9 @@ def quality_curve(folders: list[Path], backbone_dir: str | Path, world: str, res
            "resolution": resolution, "data_seed": data_seed, "quality": asdict(cfg)}
     rows, images = [], None
     for folder in sorted(folders, key=lambda f: (trained_steps(f) or 0, str(f))):
-        cached = None if grids is not None else _cached_row(folder, key)
+        snapshot = SNAPSHOT.fullmatch(folder.name) is not None
+        snapshot_key = {**key, "weights_sha256": _weights_sha256(folder)} if snapshot else None
+        cached = _cached_row(folder, snapshot_key) if snapshot and grids is None else None
         if cached is not None:
             rows.append({**cached, "model": str(folder)})
             log.info("%s: FID %.3f (measured before, %s)", folder, cached["fid"], folder / QUALITY_CACHE)
@@ -156,8 +158,8 @@ def quality_curve(folders: list[Path], backbone_dir: str | Path, world: str, res
         rows.append({"model": str(folder), "step": trained_steps(folder), "fid": round(quality.fid(images), 4),
                      "floor": round(quality.floor, 4), "samples": cfg.samples, "ddim_steps": None if gan else cfg.ddim_steps})
         log.info("%s: FID %.3f", folder, rows[-1]["fid"])
-        if SNAPSHOT.fullmatch(folder.name):
-            _cache_row(folder, key, rows[-1])
+        if snapshot:
+            _cache_row(folder, snapshot_key, rows[-1])
         if grids is not None:
             Path(grids).mkdir(parents=True, exist_ok=True)
             image_grid(images[:64], columns=8, scale=2).save(Path(grids) / f"{folder.name}.png")

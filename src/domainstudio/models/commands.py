@@ -52,14 +52,15 @@ def cmd_source_quality(a):
 
 def cmd_import_source(a):
     from domainstudio.atomic import atomic_dir
-    from domainstudio.models.source import image_size, load_source, save_source
+    from domainstudio.models.source import count_parameters, image_size, load_source, save_source
 
-    if a.adm_json:
+    adm = json.loads(a.adm_json)
+    if adm:
         from domainstudio.models.adm import AdmFlags, load_adm_checkpoint
 
-        flags = dataclass_from(AdmFlags, json.loads(a.adm_json), "source.adm")
+        flags = dataclass_from(AdmFlags, adm, "source.adm")
         unet, scheduler = load_adm_checkpoint(a.pretrained, flags)
-        log.info("converted the guided-diffusion checkpoint %s (%d parameters)", a.pretrained, sum(p.numel() for p in unet.parameters()))
+        log.info("converted the guided-diffusion checkpoint %s (%d parameters)", a.pretrained, count_parameters(unet))
     else:
         unet, scheduler = load_source(a.pretrained)
     if a.resolution and image_size(unet) != (a.resolution, a.resolution):
@@ -89,4 +90,4 @@ def add_verbs(verb) -> None:
 
     s = verb("import-source", cmd_import_source, "Load a released DDPM (hub id, local folder or guided-diffusion .pt) and save it as the source model")
     s.add_argument("--pretrained", required=True); s.add_argument("--out", required=True); s.add_argument("--resolution", type=int)
-    s.add_argument("--adm-json", help="source.adm as JSON: --pretrained is a guided-diffusion state dict with these model flags")
+    s.add_argument("--adm-json", default="{}", help="source.adm as JSON: --pretrained is a guided-diffusion state dict with these model flags")
