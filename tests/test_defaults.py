@@ -11,8 +11,11 @@ import yaml
 from domainstudio.adapt.losses import HAAR_CONVENTIONS
 from domainstudio.adapt.methods import DIFFUSION_METHODS
 from domainstudio.adapt.objectives import HFMSE_WEIGHTINGS, DomainStudioOptions
+from domainstudio.adapt.ant import AntOptions
+from domainstudio.adapt.domain_classifier import ClassifierConfig
 from domainstudio.adapt.trainer import TrainConfig
-from domainstudio.config import KL_DIRECTIONS, METHOD_FAMILIES, PAIRWISE_REDUCTIONS
+from domainstudio.config import ANT_METHODS, KL_DIRECTIONS, METHOD_FAMILIES, PAIRWISE_REDUCTIONS
+from domainstudio.models.adaptor import AdaptorConfig
 from domainstudio.gan.methods import GAN_METHODS, CdcConfig, EwcConfig, FreezeDConfig
 from domainstudio.gan.networks import GanNetworkConfig
 from domainstudio.gan.train import GanTrainConfig
@@ -49,6 +52,9 @@ BLOCKS = [
     (T2ITrainConfig, "t2i.train", ()),
     (T2IOptions, "t2i.options", ()),
     (T2ISampleConfig, "t2i.sample", ()),
+    (AntOptions, "adapt.ant.options", ()),
+    (AdaptorConfig, "adapt.ant.adaptor", ()),
+    (ClassifierConfig, "adapt.ant.classifier", ()),
 ]
 
 
@@ -68,7 +74,7 @@ def test_dataclass_defaults_are_the_params_values(cls, path, workflow_keys):
     values, own = block(path), defaults(cls)
     unknown = sorted(set(values) - set(own) - set(workflow_keys))
     assert not unknown, f"params.yaml {path} has keys {unknown} that {cls.__name__} does not know"
-    disagree = {k: (own[k], v) for k, v in values.items() if k in own and own[k] != v}
+    disagree = {k: (own[k], v) for k, v in values.items() if k in own and (list(own[k]) if isinstance(own[k], tuple) else own[k]) != v}
     assert not disagree, f"{cls.__name__} defaults (left) disagree with params.yaml {path} (right): {disagree}"
 
 
@@ -90,7 +96,7 @@ def enum(*path):
 
 def test_method_names_are_defined_once():
     assert enum("methods") == list(METHOD_FAMILIES)
-    assert sorted(DIFFUSION_METHODS) == sorted(m for m, f in METHOD_FAMILIES.items() if f == "ddpm")
+    assert sorted([*DIFFUSION_METHODS, *ANT_METHODS]) == sorted(m for m, f in METHOD_FAMILIES.items() if f == "ddpm")
     assert list(GAN_METHODS) == [m for m, f in METHOD_FAMILIES.items() if f == "gan"]
     assert enum("t2i", "methods") == list(T2I_METHODS)
 

@@ -20,6 +20,7 @@ METHOD_FAMILIES = {
     "ds-img-hf": "ddpm",
     "domainstudio": "ddpm",
     "domainstudio-paper": "ddpm",
+    "dpms-ant": "ddpm",   # DPMs-ANT (ICML 2024): adaptors, similarity guidance, adversarial noise (adapt/ant.py)
     # GAN baselines (src/domainstudio/gan/methods.py): TGAN, FreezeD, EWC, CDC
     "tgan": "gan",
     "freezed": "gan",
@@ -35,6 +36,8 @@ KL_DIRECTIONS = ("paper", "official")
 PAIRWISE_REDUCTIONS = ("sum", "mean")
 # Methods trained with adapt.paper's weights and options (the paper's published settings) instead of adapt.weights/options.
 PAPER_SETTINGS_METHODS = ("domainstudio-paper",)
+# Methods trained with adapt.ant (DPMs-ANT): adaptors on the frozen source, a domain classifier on the source images.
+ANT_METHODS = ("dpms-ant",)
 
 
 def check_choices(options, where: str, choices: dict[str, tuple]) -> None:

@@ -125,6 +125,7 @@ def run_training(model: torch.nn.Module, cfg: LoopConfig, draw_batch, objective,
         ema = EMAModel(parameters, decay=cfg.ema_decay)
     scaler = grad_scaler(device, precision)
     generator = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # the global stream: dropout layers (DPMs-ANT's adaptors) draw from it
     step, rows, elapsed = 0, [], 0.0  # elapsed: training seconds, summed over resumed runs
 
     state = load_state(checkpoint, fingerprint, cfg.steps)
@@ -135,6 +136,10 @@ def run_training(model: torch.nn.Module, cfg: LoopConfig, draw_batch, objective,
         if ema is not None:
             ema.load_state_dict(state["ema"])
         generator.set_state(state["generator"])
+        if state.get("torch_rng") is not None:
+            torch.set_rng_state(state["torch_rng"])
+            if state.get("cuda_rng") is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["cuda_rng"])
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         step, rows, elapsed = state["step"], state["log"], state.get("elapsed", 0.0)
@@ -142,7 +147,8 @@ def run_training(model: torch.nn.Module, cfg: LoopConfig, draw_batch, objective,
     def checkpoint_now():
         save_state(checkpoint, {"fingerprint": fingerprint, "step": step, "unet": model.state_dict(), "optimizer": optimizer.state_dict(),
                                 "lr_scheduler": lr_schedule.state_dict(), "ema": ema.state_dict() if ema is not None else None,
-                                "generator": generator.get_state(), "scaler": scaler.state_dict(), "log": rows, "elapsed": elapsed,
+                                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+                                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None, "scaler": scaler.state_dict(), "log": rows, "elapsed": elapsed,
                                 "config": vars(cfg).copy()})
 
     def weights():

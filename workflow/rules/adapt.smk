@@ -3,6 +3,7 @@
 
 rule adapt:
     input:
+        unpack(adapt_source_images),
         source="models/{world}/source",
         images=KSHOT,
     output:
@@ -11,6 +12,7 @@ rule adapt:
         cfg=adapt_config_json,
         resolution=RESOLUTION,
         checkpoint=f"checkpoints/{RUN}.pt",
+        source_images=adapt_source_images_arg,
     wildcard_constraints:
         method=DIFFUSION_METHODS_RE,
     threads: JOB_THREADS
@@ -25,4 +27,4 @@ rule adapt:
     shell:
         "domainstudio adapt --source {input.source} --images {input.images} --shots {wildcards.shots} "
         "--method {wildcards.method} --resolution {params.resolution} --config-json {params.cfg:q} "
-        "--checkpoint {params.checkpoint} --out {output} --threads {threads} > {log} 2>&1"
+        "--checkpoint {params.checkpoint} {params.source_images} --out {output} --threads {threads} > {log} 2>&1"

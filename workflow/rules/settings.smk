@@ -34,10 +34,23 @@ def source_config_json():
 
 
 def adapt_config_json(wildcards):
-    """The training settings, and the weights and options of the method: adapt.paper's for the paper-settings row."""
+    """The training settings, and the weights and options of the method: adapt.paper's for the paper-settings row;
+    adapt.ant's training overrides and blocks for dpms-ant."""
     train = {**config["adapt"]["train"], "seed": int(wildcards.seed)}
+    if wildcards.method in ANT_METHODS:
+        ant = config["adapt"]["ant"]
+        return json.dumps({"train": {**train, **ant.get("train", {})}, "ant": {k: v for k, v in ant.items() if k != "train"}})
     terms = config["adapt"]["paper"] if wildcards.method in PAPER_SETTINGS_METHODS else config["adapt"]
     return json.dumps({"train": train, "weights": terms["weights"], "options": terms.get("options", {})})
+
+
+def adapt_source_images(wildcards):
+    """dpms-ant trains its domain classifier on the source images; the other methods do not read them."""
+    return {"source_images": f"data/{wildcards.world}/source"} if wildcards.method in ANT_METHODS else {}
+
+
+def adapt_source_images_arg(wildcards, input):
+    return f"--source-images {input.source_images}" if wildcards.method in ANT_METHODS else ""
 
 
 def sample_config_json(wildcards):

@@ -11,27 +11,39 @@ from domainstudio.stage_config import config_blocks, dataclass_from
 
 
 def cmd_adapt(a):
+    from domainstudio.adapt import ant
     from domainstudio.adapt.methods import build_objective, method_weights
+    from domainstudio.config import ANT_METHODS
     from domainstudio.adapt.objectives import pairwise_summary
     from domainstudio.adapt.trainer import TrainConfig, train_and_save
     from domainstudio.data.images import load_image_folder
     from domainstudio.devices import resolve_device, resolve_precision
     from domainstudio.models.source import learns_variance, load_source
 
-    cfg = config_blocks(a.config_json, {"train", "weights", "options"}, "adapt config")
+    cfg = config_blocks(a.config_json, {"train", "weights", "options", "ant"}, "adapt config")
     train_cfg = dataclass_from(TrainConfig, cfg.get("train"), "adapt.train")
+    set_threads(a.threads)
     try:
-        weights = method_weights(a.method, cfg.get("weights"))
         images = load_image_folder(a.images, a.resolution, count=a.shots)  # validates before training
+        if a.method in ANT_METHODS and not a.source_images:
+            raise ValueError(f"method {a.method} trains a domain classifier on the source images: give --source-images")
+        source_images = load_image_folder(a.source_images, a.resolution) if a.method in ANT_METHODS else None
         unet, scheduler = load_source(a.source)
-        objective = build_objective(weights, unet, scheduler, train_cfg.batch_size, cfg.get("options"))
+        learned_variance = learns_variance(unet)
+        if a.method in ANT_METHODS:
+            weights = None
+            objective, extra = ant.prepare(unet, scheduler, source_images, images, cfg.get("ant", {}), train_cfg.seed, train_cfg.device)
+        else:
+            weights = method_weights(a.method, cfg.get("weights"))
+            objective, extra = build_objective(weights, unet, scheduler, train_cfg.batch_size, cfg.get("options")), {}
     except (TypeError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
-    set_threads(a.threads)
-    fingerprint = digest(resume_key(cfg), a.method, a.shots, images, model_digest(Path(a.source)))
-    record = {"method": a.method, "shots": a.shots, "weights": dataclasses.asdict(weights), "options": cfg.get("options", {}),
-              "train": dataclasses.asdict(train_cfg), "precision": resolve_precision(resolve_device(train_cfg.device), train_cfg.precision),
-              "learned_variance": learns_variance(unet), "source": str(a.source), "images": str(a.images)}
+    fingerprint = digest(resume_key(cfg), a.method, a.shots, images, model_digest(Path(a.source)),
+                         *([source_images] if source_images is not None else []))
+    record = {"method": a.method, "shots": a.shots, "weights": dataclasses.asdict(weights) if weights else {},
+              "options": cfg.get("options", {}), "train": dataclasses.asdict(train_cfg),
+              "precision": resolve_precision(resolve_device(train_cfg.device), train_cfg.precision),
+              "learned_variance": learned_variance, "source": str(a.source), "images": str(a.images), **extra}
     train_and_save(unet, scheduler, images, objective, train_cfg, a.out, a.checkpoint, fingerprint,
                    {"adaptation.json": lambda log_csv: {**record, **pairwise_summary(log_csv)}})
 
@@ -61,7 +73,8 @@ def add_verbs(verb) -> None:
     s = verb("adapt", cmd_adapt, "Adapt the source model to K target images with one method")
     s.add_argument("--source", required=True); s.add_argument("--images", required=True); s.add_argument("--shots", type=int, required=True)
     s.add_argument("--method", required=True); s.add_argument("--resolution", type=int, required=True)
-    s.add_argument("--config-json", required=True, help='{"train": {...}, "weights": {...}, "options": {...}} from params.yaml')
+    s.add_argument("--config-json", required=True, help='{"train": {...}, "weights": {...}, "options": {...}} from params.yaml; dpms-ant: {"train", "ant"}')
+    s.add_argument("--source-images", help="the source training images (method dpms-ant: its domain classifier)")
     s.add_argument("--checkpoint", required=True); s.add_argument("--out", required=True); s.add_argument("--threads", type=int)
 
     s = verb("sample", cmd_sample, "DDIM samples of a model, as PNGs plus grid.png")

@@ -14,6 +14,9 @@ domainstudio-  l_img, l_hf, l_hfmse with ``adapt.paper``'s       DomainStudio as
 paper          weights and options
 =============  ===============================================  =========================
 
+``dpms-ant`` (DPMs-ANT, Wang et al. 2024) trains adaptors beside the frozen source model with its own objective
+(:mod:`domainstudio.adapt.ant`) and ``adapt.ant``'s settings; it has none of the terms above.
+
 ``domainstudio`` uses the tuned ``adapt.weights`` and ``adapt.options``; ``domainstudio-paper`` the paper's settings
 (``adapt.paper``: pairwise terms at every timestep, weights in the paper's ranges), so a table shows what tuning changed.
 """

@@ -14,9 +14,14 @@ from domainstudio.training import LoopConfig, pixel_batch, run_training, uint8_n
 
 @dataclass
 class TrainConfig(LoopConfig):
-    """The loop's settings (defaults: params.yaml's adapt.train; source pre-training passes source.train) and the
-    random left-right flip of the training images."""
+    """The loop's settings (defaults: params.yaml's adapt.train; source pre-training passes source.train), the
+    random left-right flip of the training images and AdamW's betas and weight decay (dpms-ant: adapt.ant.train)."""
     hflip: bool = True
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+
+    def __post_init__(self):
+        self.adam_betas = tuple(self.adam_betas)
 
 
 def train(unet, images: np.ndarray, objective, cfg: TrainConfig, checkpoint: str | Path, fingerprint: str, log_csv: str | Path | None = None,
@@ -38,7 +43,7 @@ def train(unet, images: np.ndarray, objective, cfg: TrainConfig, checkpoint: str
 
     def make_optimizer(parameters):
         # fused: one kernel for all tensors instead of a loop over them (benchmarks/train_step.py)
-        return torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=0.0, fused=True)
+        return torch.optim.AdamW(parameters, lr=cfg.lr, betas=cfg.adam_betas, weight_decay=cfg.weight_decay, fused=True)
 
     def save_snapshot(weights, step):
         weights.save_pretrained(Path(snapshot_dir) / f"step{step}")

@@ -47,6 +47,15 @@ def build_scheduler(cfg: SchedulerConfig) -> DDPMScheduler:
 
 
 def save_source(unet: UNet2DModel, scheduler: DDPMScheduler, out: str | Path) -> None:
+    """A DDPMPipeline folder; a UNet with DPMs-ANT adaptors is saved as its plain UNet plus ``ant_adaptor/``."""
+    from domainstudio.models.adaptor import base_state_dict, has_adaptors, save_adaptors
+
+    if has_adaptors(unet):
+        plain = UNet2DModel.from_config(unet.config)
+        plain.load_state_dict(base_state_dict(unet))
+        DDPMPipeline(unet=plain, scheduler=scheduler).save_pretrained(str(out))
+        save_adaptors(unet, out)
+        return
     DDPMPipeline(unet=unet, scheduler=scheduler).save_pretrained(str(out))
 
 
@@ -72,6 +81,7 @@ def load_source(name: str | Path) -> tuple[UNet2DModel, DDPMScheduler]:
                 scheduler = DDPMScheduler.from_pretrained(path)
         except (OSError, ValueError) as err:
             raise SourceModelError(f"cannot load the diffusers model in {path}: {err}") from err
+        _attach_saved_adaptors(unet, path)
         return _usable(unet, scheduler, str(path))
     if str(name).startswith((".", "/")) or str(name).count("/") != 1:
         raise SourceModelError(f"source model {name!r}: no such local folder, and it is not a hub id of the form 'owner/name'")
@@ -96,6 +106,17 @@ def _check_release(path: Path) -> None:
             verify_release(path)
         except ReleaseError as err:
             raise SourceModelError(str(err)) from err
+
+
+def _attach_saved_adaptors(unet: UNet2DModel, path: Path) -> None:
+    """An adapted model of method dpms-ant: its adaptors (``ant_adaptor/``) go back beside the source UNet's blocks."""
+    from domainstudio.models.adaptor import load_adaptors, saved_adaptors
+
+    if saved_adaptors(path):
+        try:
+            load_adaptors(unet, path)
+        except (OSError, ValueError, RuntimeError, TypeError) as err:
+            raise SourceModelError(f"cannot load the DPMs-ANT adaptors in {path}/ant_adaptor: {err}") from err
 
 
 def learns_variance(unet: UNet2DModel) -> bool:
