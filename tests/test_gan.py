@@ -93,7 +93,8 @@ def test_ewc_fisher_is_positive_and_penalty_zero_at_the_source():
     flat = torch.cat([f.flatten() for f in fisher.values()])
     assert (flat >= 0).all() and flat.sum() > 0 and (flat > 0).float().mean() > 0.9
     rule = build_adaptation("ewc", G, D, GanMethodsConfig(ewc=EwcConfig(fisher_batches=2, fisher_batch_size=4)), 3,
-                            torch.Generator().manual_seed(0))
+                            torch.Generator().manual_seed(0), seed=0)
+    assert all(torch.equal(rule.fisher[n], fisher[n]) for n in fisher)  # source_fisher: ewc_fisher from its own seeded stream
     assert rule.generator_regulariser(G, None)[0].item() == 0.0
     perturb(G)
     assert ewc_penalty(G, rule.source, rule.fisher).item() > 0
@@ -192,6 +193,20 @@ def test_cli_pretrain_adapt_sample(tmp_path):
     with pytest.raises(SystemExit, match="shots|images"):
         main(["adapt-gan", "--source", str(tmp_path / "src"), "--images", str(tmp_path / "target"), "--shots", "9",
               "--method", "tgan", "--config-json", json.dumps(adapt_cfg), "--out", str(tmp_path / "x")])
+
+    # EWC's Fisher computed once per seed (rule ewc_fisher) gives the same adaptation as computing it in the job
+    ewc_cfg = {"adapt": {"steps": 2, "batch_size": 4, "seed": 3}, "methods": {"ewc": {"fisher_batches": 2, "fisher_batch_size": 4}}}
+    assert main(["ewc-fisher", "--source", str(tmp_path / "src"), "--seed", "3", "--config-json", json.dumps(ewc_cfg["methods"]),
+                 "--out", str(tmp_path / "fisher.pt")]) == 0
+    for name, extra in (("inline", []), ("cached", ["--fisher", str(tmp_path / "fisher.pt")])):
+        assert main(["adapt-gan", "--source", str(tmp_path / "src"), "--images", str(tmp_path / "target"), "--shots", "5",
+                     "--method", "ewc", "--config-json", json.dumps(ewc_cfg), "--out", str(tmp_path / name), *extra]) == 0
+    inline, cached = (torch.load(tmp_path / n / "gan.pt", weights_only=False)["generator"] for n in ("inline", "cached"))
+    assert all(torch.equal(inline[k], cached[k]) for k in inline)
+    other_seed = {**ewc_cfg, "adapt": {**ewc_cfg["adapt"], "seed": 4}}
+    with pytest.raises(SystemExit, match="fisher.pt.*rerun ewc-fisher"):
+        main(["adapt-gan", "--source", str(tmp_path / "src"), "--images", str(tmp_path / "target"), "--shots", "5", "--method", "ewc",
+              "--config-json", json.dumps(other_seed), "--out", str(tmp_path / "y"), "--fisher", str(tmp_path / "fisher.pt")])
 
 
 def test_workflow_routes_each_family_to_its_own_rules():

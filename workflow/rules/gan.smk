@@ -64,8 +64,28 @@ if GAN_ENABLED:
             "domainstudio sample-gan --model {input} --out {output} --n-samples 64 --seed {wildcards.seed} "
             "--threads {threads} > {log} 2>&1"
 
+    rule ewc_fisher:
+        input:
+            "models/{world}/source_gan",
+        output:
+            "models/{world}/ewc_fisher/seed{seed}.pt",
+        params:
+            cfg=ewc_fisher_config_json,
+        threads: JOB_THREADS
+        resources:
+            mem_mb=2000,
+            runtime=20,
+        log:
+            "logs/ewc_fisher/{world}_seed{seed}.log",
+        benchmark:
+            "logs/benchmarks/ewc_fisher/{world}_seed{seed}.tsv",
+        shell:
+            "domainstudio ewc-fisher --source {input} --seed {wildcards.seed} --config-json {params.cfg:q} --out {output} "
+            "--threads {threads} > {log} 2>&1"
+
     rule adapt_gan:
         input:
+            unpack(gan_fisher_input),
             source="models/{world}/source_gan",
             images=KSHOT,
         output:
@@ -74,6 +94,7 @@ if GAN_ENABLED:
             method=GAN_METHODS_RE,
         params:
             cfg=gan_adapt_config_json,
+            fisher=gan_fisher_arg,
         threads: JOB_THREADS
         resources:
             mem_mb=2000,
@@ -84,7 +105,7 @@ if GAN_ENABLED:
             run_benchmark("adapt_gan"),
         shell:
             "domainstudio adapt-gan --source {input.source} --images {input.images} --shots {wildcards.shots} "
-            "--method {wildcards.method} --config-json {params.cfg:q} --out {output} --threads {threads} > {log} 2>&1"
+            "--method {wildcards.method} --config-json {params.cfg:q} {params.fisher} --out {output} --threads {threads} > {log} 2>&1"
 
     rule sample_gan:
         input:

@@ -143,5 +143,18 @@ def gan_adapt_config_json(wildcards):
     return json.dumps({"adapt": {**config["gan"]["adapt"], "seed": int(wildcards.seed)}, "methods": methods})
 
 
+def ewc_fisher_config_json(wildcards):
+    return json.dumps({"ewc": config["gan"]["methods"].get("ewc", {})})
+
+
+def gan_fisher_input(wildcards):
+    """EWC reads the source GAN's Fisher information of its seed, computed once for every domain and K."""
+    return {"fisher": f"models/{wildcards.world}/ewc_fisher/seed{wildcards.seed}.pt"} if wildcards.method == "ewc" else {}
+
+
+def gan_fisher_arg(wildcards, input):
+    return f"--fisher {input.fisher}" if wildcards.method == "ewc" else ""
+
+
 def gan_sample_batch_size():
     return config["gan"].get("sample", {}).get("batch_size", 500)

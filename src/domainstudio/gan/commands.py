@@ -83,9 +83,10 @@ def cmd_adapt_gan(a):
         methods_cfg = GanMethodsConfig.from_dict(cfg.get("methods"))
         generator, discriminator = load_gan(a.source)
         images = load_image_folder(a.images, generator.resolution, count=a.shots)  # validates before training
+        fisher = load_fisher(a.fisher, methods_cfg.ewc, train_cfg.seed) if a.fisher and a.method == "ewc" else None
         torch.manual_seed(train_cfg.seed)
         rng = torch.Generator().manual_seed(train_cfg.seed)
-        rule = build_adaptation(a.method, generator, discriminator, methods_cfg, a.shots, rng)
+        rule = build_adaptation(a.method, generator, discriminator, methods_cfg, a.shots, rng, fisher, train_cfg.seed)
     except (GanArtifactError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     record = {"method": a.method, "family": "gan", "shots": a.shots, "adapt": dataclasses.asdict(train_cfg),
@@ -95,6 +96,39 @@ def cmd_adapt_gan(a):
         final, _ = train_gan(generator, discriminator, images, train_cfg, rule, rng, log_csv=tmp / "train_log.csv")
         save_gan(tmp, final, discriminator)
         (tmp / "adaptation.json").write_text(json.dumps(record, indent=2))
+
+
+def _fisher_record(cfg, seed: int) -> dict:
+    return {"ewc": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "weight"}, "seed": seed}
+
+
+def load_fisher(path: str | Path, cfg, seed: int) -> dict:
+    """The Fisher information saved by ewc-fisher, refused when it was computed with other settings or another seed."""
+    import torch
+
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if saved.get("record") != _fisher_record(cfg, seed):
+        raise ValueError(f"{path}: the Fisher information was computed with {saved.get('record')}, this run needs "
+                         f"{_fisher_record(cfg, seed)}; rerun ewc-fisher")
+    return saved["fisher"]
+
+
+def cmd_ewc_fisher(a):
+    import torch
+
+    from domainstudio.atomic import atomic_file
+    from domainstudio.gan.artifact import GanArtifactError, load_gan
+    from domainstudio.gan.methods import GanMethodsConfig, source_fisher
+
+    set_threads(a.threads)
+    try:
+        cfg = GanMethodsConfig.from_dict(json.loads(a.config_json)).ewc
+        generator, discriminator = load_gan(a.source)
+    except (GanArtifactError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from None
+    fisher = source_fisher(generator, discriminator, cfg, a.seed)
+    with atomic_file(a.out) as tmp:
+        torch.save({"fisher": fisher, "record": _fisher_record(cfg, a.seed)}, tmp)
 
 
 def cmd_sample_gan(a):
@@ -126,6 +160,12 @@ def add_verbs(verb) -> None:
     s = verb("adapt-gan", cmd_adapt_gan, "Adapt the source GAN to K target images with tgan, freezed, ewc or cdc")
     s.add_argument("--source", required=True); s.add_argument("--images", required=True); s.add_argument("--shots", type=int, required=True)
     s.add_argument("--method", required=True); s.add_argument("--config-json", required=True, help='{"adapt": {...}, "methods": {...}} from params.yaml gan:')
+    s.add_argument("--fisher", help="ewc: the source GAN's Fisher information from ewc-fisher (else computed here, the same way)")
+    s.add_argument("--out", required=True); s.add_argument("--threads", type=int)
+
+    s = verb("ewc-fisher", cmd_ewc_fisher, "EWC's Fisher information of the source GAN for one seed (shared by every domain and K)")
+    s.add_argument("--source", required=True); s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--config-json", required=True, help="the gan.methods block of params.yaml as JSON")
     s.add_argument("--out", required=True); s.add_argument("--threads", type=int)
 
     s = verb("sample-gan", cmd_sample_gan, "Samples of a GAN, as PNGs plus grid.png (the diffusion sample folder layout)")

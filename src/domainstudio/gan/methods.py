@@ -131,10 +131,13 @@ class Ewc(Adaptation):
 
     name = "ewc"
 
-    def __init__(self, generator, discriminator, cfg: EwcConfig, rng: torch.Generator):
+    def __init__(self, generator, discriminator, cfg: EwcConfig, fisher: dict[str, torch.Tensor]):
         super().__init__(generator, discriminator)
         self.weight = cfg.weight
-        self.fisher = ewc_fisher(generator, discriminator, cfg.fisher_batches, cfg.fisher_batch_size, rng, cfg.fisher)
+        missing = sorted({n for n, _ in generator.named_parameters()} - set(fisher))
+        if missing:
+            raise ValueError(f"EWC: the Fisher information lacks the generator weights {missing[:3]}: it belongs to another GAN")
+        self.fisher = fisher
         self.source = {n: p.detach().clone() for n, p in generator.named_parameters()}
 
     def to(self, device):
@@ -186,14 +189,23 @@ class Cdc(Adaptation):
         return patch and self.cfg.r1_head == "step"
 
 
-def build_adaptation(method: str, generator, discriminator, cfg: GanMethodsConfig, shots: int, rng: torch.Generator) -> Adaptation:
-    """The adaptation rule of ``method``; EWC's Fisher and CDC's anchors draw from ``rng`` (seeded)."""
+def source_fisher(generator, discriminator, cfg: EwcConfig, seed: int) -> dict[str, torch.Tensor]:
+    """EWC's Fisher information of the source GAN, from its own stream seeded by ``seed``: it depends on the source
+    GAN and the seed only, so one computation serves every domain and K (rule ewc_fisher) and equals the one an
+    adapt-gan run without a cached Fisher makes."""
+    return ewc_fisher(generator, discriminator, cfg.fisher_batches, cfg.fisher_batch_size, torch.Generator().manual_seed(seed), cfg.fisher)
+
+
+def build_adaptation(method: str, generator, discriminator, cfg: GanMethodsConfig, shots: int, rng: torch.Generator,
+                     fisher: dict[str, torch.Tensor] | None = None, seed: int = 0) -> Adaptation:
+    """The adaptation rule of ``method``. CDC's anchors draw from ``rng``; EWC uses ``fisher`` when given (rule
+    ewc_fisher), else computes it with :func:`source_fisher` and ``seed``."""
     if method == "tgan":
         return Adaptation(generator, discriminator)
     if method == "freezed":
         return FreezeD(generator, discriminator, cfg.freezed)
     if method == "ewc":
-        return Ewc(generator, discriminator, cfg.ewc, rng)
+        return Ewc(generator, discriminator, cfg.ewc, fisher if fisher is not None else source_fisher(generator, discriminator, cfg.ewc, seed))
     if method == "cdc":
         return Cdc(generator, discriminator, cfg.cdc, shots, rng)
     raise ValueError(f"unknown GAN method {method!r}; available: {list(GAN_METHODS)}")
