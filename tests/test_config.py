@@ -89,6 +89,10 @@ def test_folder_data_is_checked_against_the_shot_count(params, tmp_path):
         Image.new("RGB", (8, 8)).save(folder / f"{i}.png")
     params["source"].update(kind="pretrained", pretrained="google/ddpm-ema-celebahq-256")
     params.pop("report")
+    params["methods"] = ["ddpm-ft", "domainstudio", "dpms-ant"]
+    with pytest.raises(ConfigError, match=r"\['dpms-ant'\] train a domain classifier .*/data/mine/source \(not found\)"):
+        check_config(params, root=tmp_path)
+    (tmp_path / "data" / "mine" / "source").mkdir()
     with pytest.raises(ConfigError, match="evaluate.backbone: the embedded backbone is trained on an embedded world"):
         check_config(params, root=tmp_path)
     params["evaluate"].update(backbone="vgg", fid_backbone="inception")
@@ -113,7 +117,7 @@ def test_dry_run_and_lint(tmp_path):
     for rule in ("pretrain_source", "pretrain_source_gan", "train_backbone"):  # every source model comes from a release
         assert f"rule {rule}:" not in dry.stdout and f"localrule {rule}:" not in dry.stdout
     # the source images are rendered for one reader only: dpms-ant's domain classifier
-    without_ant = run(["snakemake", "--cores", "1", "-n", "all", "--config", "methods=[ddpm-ft,domainstudio]"], cwd=project)
+    without_ant = run(["snakemake", "--cores", "1", "-n", "results/table1.csv", "--config", "methods=[ddpm-ft,domainstudio]"], cwd=project)
     assert "render_source" not in without_ant.stdout
     release = run(["snakemake", "--cores", "1", "-n", "results/releases/faces/32px/ddpm", "results/releases/faces/32px/metric_backbone",
                    "results/releases/faces/32px/gan", "--configfile", "config/release.yaml"], cwd=project)

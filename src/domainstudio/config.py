@@ -94,6 +94,11 @@ def check_config(config: dict, root: str | Path = ".") -> None:
     if data["kind"] != "embedded":
         if config["source"]["kind"] == "pretrain" and not (root / "data" / world / "source").is_dir():
             raise ConfigError(f"source.kind: pretrain needs the source images in {root / 'data' / world / 'source'} (not found)")
+        report_methods = [m for b in config.get("report", {}).values() for m in b.get("methods", [])]
+        ant = sorted({m for m in [*config["methods"], *report_methods] if m in ANT_METHODS})
+        if ant and not (root / "data" / world / "source").is_dir():
+            raise ConfigError(f"methods: {ant} train a domain classifier on the source images, which must be in "
+                              f"{root / 'data' / world / 'source'} (not found); add them or drop {ant} from methods and report.*.methods")
     source = config["source"]
     if source["kind"] == "pretrained" and not source.get("pretrained"):
         raise ConfigError("source.pretrained: must name a hub id or a local diffusers folder when source.kind is 'pretrained'")
