@@ -18,7 +18,8 @@ import torch
 import yaml
 
 from domainstudio.gan.artifact import load_gan
-from domainstudio.gan.losses import ewc_fisher, ewc_penalty
+from domainstudio.gan.losses import ewc_penalty
+from domainstudio.gan.methods import GanMethodsConfig, source_fisher
 
 
 def final_generator_loss(log_csv: Path) -> float:
@@ -37,8 +38,7 @@ def main() -> None:
     ewc = yaml.safe_load(Path(a.params).read_text())["gan"]["methods"]["ewc"]
     torch.set_num_threads(1)
     generator, discriminator = load_gan(f"models/{a.world}/source_gan")
-    fisher = ewc_fisher(generator, discriminator, ewc["fisher_batches"], ewc["fisher_batch_size"],
-                        torch.Generator().manual_seed(a.seed), ewc.get("fisher", "per_sample"))
+    fisher = source_fisher(generator, discriminator, GanMethodsConfig.from_dict({"ewc": ewc}).ewc, a.seed)  # as rule ewc_fisher
     source = {n: q.detach().clone() for n, q in generator.named_parameters()}
     print(f"Fisher ({ewc.get('fisher', 'per_sample')}): sum {sum(f.sum().item() for f in fisher.values()):.4g}")
     print("domain        tgan g_loss   penalty(tgan)   lambda = g_loss / penalty")

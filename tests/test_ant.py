@@ -50,8 +50,8 @@ def test_similarity_guided_loss_matches_its_equation():
     eps_pred, noise, g = (rng.normal(size=(3, 3, 4, 4)) for _ in range(3))
     t, c = np.array([3, 400, 999]), 5.0
     ref = np.mean([np.sum((noise[b] - c * (1 - ABAR[t[b]]) * g[b] - eps_pred[b]) ** 2) for b in range(3)])
-    got = ant.similarity_guided_loss(*(torch.from_numpy(a).float() for a in (eps_pred, noise, g)), SCHED.alphas_cumprod,
-                                     torch.from_numpy(t), c)
+    eps_pred_t, noise_t, g_t = (torch.from_numpy(a).float() for a in (eps_pred, noise, g))
+    got = ant.similarity_guided_loss(eps_pred_t, noise_t, ant.guidance_shift(g_t, SCHED.alphas_cumprod, torch.from_numpy(t), c))
     assert got.item() == pytest.approx(ref, rel=1e-5)
 
 
@@ -79,7 +79,7 @@ def test_one_adversarial_step_matches_the_hand_gradient_then_standardises():
         grad = 2 / 2 * (1 - a * n) * (e[b] - a * x_t)
         moved = e[b] + omega * grad
         expected.append((moved - moved.mean()) / moved.std(ddof=1))
-    got = ant.adversarial_noise(LinearEps(a), torch.from_numpy(x0).float(), torch.from_numpy(e).float(), SCHED.alphas_cumprod,
+    got = ant.adversarial_noise(LinearEps(a), torch.from_numpy(x0).float(), torch.from_numpy(e).float(), SCHED,
                                 steps=1, step_size=omega, draw_t=lambda: torch.from_numpy(t))
     np.testing.assert_allclose(got.numpy(), np.stack(expected), rtol=1e-4, atol=1e-5)
 
@@ -91,12 +91,12 @@ def test_adversarial_noise_raises_the_loss_it_ascends_and_zero_steps_keep_the_no
 
     def loss(noise):
         with torch.no_grad():
-            return ant.per_sample_sse(noise, unet(ant.noised(x0, noise, t, SCHED.alphas_cumprod), t).sample).mean().item()
+            return ant.per_sample_sse(noise, unet(SCHED.add_noise(x0, noise, t), t).sample).mean().item()
 
-    moved = ant.adversarial_noise(unet, x0, e, SCHED.alphas_cumprod, steps=5, step_size=0.5, draw_t=lambda: t)
+    moved = ant.adversarial_noise(unet, x0, e, SCHED, steps=5, step_size=0.5, draw_t=lambda: t)
     assert loss(moved) > loss(ant.standardise(e))
     torch.testing.assert_close(moved.mean((1, 2, 3)), torch.zeros(4), atol=1e-5, rtol=0)
-    assert torch.equal(ant.adversarial_noise(unet, x0, e, SCHED.alphas_cumprod, 0, 0.5, lambda: t), e)
+    assert torch.equal(ant.adversarial_noise(unet, x0, e, SCHED, 0, 0.5, lambda: t), e)
     assert all(p.grad is None for p in unet.parameters())  # only the noise was differentiated
 
 
@@ -109,7 +109,7 @@ def test_the_domain_classifier_separates_two_domains():
     source = torch.full((20, 3, 8, 8), 20, dtype=torch.uint8)
     target = torch.full((4, 3, 8, 8), 235, dtype=torch.uint8)
     cfg = ClassifierConfig(channels=[8, 16], steps=40, batch_size=8, lr=3e-3, groups=4)
-    model, stats = train_domain_classifier(source, target, SCHED.alphas_cumprod, cfg, seed=0)
+    model, stats = train_domain_classifier(source, target, SCHED, cfg, seed=0)
     assert stats["classifier_accuracy_t_low"] > 0.9
     x = torch.cat([source[:2], target[:2]]).float() / 127.5 - 1
     assert model(x, torch.zeros(4, dtype=torch.long)).argmax(-1).tolist() == [SOURCE, SOURCE, TARGET, TARGET]

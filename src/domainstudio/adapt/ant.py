@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from domainstudio.adapt.domain_classifier import TARGET, antithetic_timesteps, guidance_gradient, noised
+from domainstudio.adapt.domain_classifier import TARGET, antithetic_timesteps, guidance_gradient
 from domainstudio.models.source import eps_and_v
 
 
@@ -50,25 +50,28 @@ def standardise(noise: torch.Tensor) -> torch.Tensor:
     return (noise - mean) / noise.std(dim=(1, 2, 3), keepdim=True)
 
 
-def adversarial_noise(unet, x0: torch.Tensor, noise: torch.Tensor, alphas_cumprod: torch.Tensor, steps: int, step_size: float,
-                      draw_t) -> torch.Tensor:
+def adversarial_noise(unet, x0: torch.Tensor, noise: torch.Tensor, scheduler, steps: int, step_size: float, draw_t) -> torch.Tensor:
     """eps_J of step 1 (module docstring); ``draw_t()`` gives each inner step's timesteps. Gradients reach only
     the noise: the model's parameters are not touched."""
     for _ in range(steps):
         t = draw_t()
         eps = noise.detach().requires_grad_(True)
-        pred, _ = eps_and_v(unet, noised(x0, eps, t, alphas_cumprod), t)
+        pred, _ = eps_and_v(unet, scheduler.add_noise(x0, eps, t), t)  # x_t(eps), DDPM eq. 4
         loss = per_sample_sse(eps, pred).mean()
         grad, = torch.autograd.grad(loss, eps)
         noise = standardise(eps.detach() + step_size * grad)
     return noise.detach()
 
 
-def similarity_guided_loss(eps_pred: torch.Tensor, noise: torch.Tensor, guidance: torch.Tensor, alphas_cumprod: torch.Tensor,
-                           t: torch.Tensor, scale: float) -> torch.Tensor:
-    """mean_b ||eps - c (1 - abar_t) grad log p(target | x_t) - eps_theta||^2 (step 2 of the module docstring)."""
-    abar = alphas_cumprod.to(noise.device, torch.float32)[t].view(-1, 1, 1, 1)
-    return per_sample_sse(noise - scale * (1 - abar) * guidance, eps_pred).mean()
+def guidance_shift(guidance: torch.Tensor, alphas_cumprod: torch.Tensor, t: torch.Tensor, scale: float) -> torch.Tensor:
+    """c (1 - abar_t) grad log p(target | x_t): what the similarity-guided loss subtracts from the noise."""
+    abar = alphas_cumprod.to(guidance.device, torch.float32)[t].view(-1, 1, 1, 1)
+    return scale * (1 - abar) * guidance
+
+
+def similarity_guided_loss(eps_pred: torch.Tensor, noise: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """mean_b ||eps - shift - eps_theta||^2 with shift = :func:`guidance_shift` (step 2 of the module docstring)."""
+    return per_sample_sse(noise - shift, eps_pred).mean()
 
 
 class AdversarialNoiseTraining:
@@ -77,7 +80,6 @@ class AdversarialNoiseTraining:
     def __init__(self, scheduler, classifier: torch.nn.Module, options: AntOptions = AntOptions()):
         self.scheduler, self.options = scheduler, options
         self.classifier = classifier.eval().requires_grad_(False)
-        self.abar = scheduler.alphas_cumprod
 
     def __call__(self, unet, x0: torch.Tensor, generator: torch.Generator):
         o, T, n = self.options, self.scheduler.config.num_train_timesteps, x0.shape[0]
@@ -87,14 +89,13 @@ class AdversarialNoiseTraining:
             return antithetic_timesteps(n, T, generator).to(x0.device)
 
         start = torch.randn(x0.shape, generator=generator).to(x0.device)
-        noise = adversarial_noise(unet, x0, start, self.abar, o.adversarial_steps, o.adversarial_step_size, draw_t)
+        noise = adversarial_noise(unet, x0, start, self.scheduler, o.adversarial_steps, o.adversarial_step_size, draw_t)
         t = draw_t()
-        x_t = noised(x0, noise, t, self.abar)
+        x_t = self.scheduler.add_noise(x0, noise, t)
         guidance = guidance_gradient(self.classifier, x_t, t, TARGET) if o.guidance_scale else torch.zeros_like(x_t)
+        shift = guidance_shift(guidance, self.scheduler.alphas_cumprod, t, o.guidance_scale)
         eps_pred, _ = eps_and_v(unet, x_t, t)
-        loss = similarity_guided_loss(eps_pred, noise, guidance, self.abar, t, o.guidance_scale)
-        abar = self.abar.to(x0.device, torch.float32)[t].view(-1, 1, 1, 1)
-        shift = o.guidance_scale * (1 - abar) * guidance
+        loss = similarity_guided_loss(eps_pred, noise, shift)
         return loss, {"l_ant": loss.item(),
                       "noise_change": (noise - start).pow(2).flatten(1).mean(1).sqrt().mean().item(),  # RMS change of eps
                       "guidance_rms": shift.pow(2).flatten(1).mean(1).sqrt().mean().item()}
@@ -119,8 +120,8 @@ def prepare(unet, scheduler, source_images, target_images, blocks: dict, seed: i
     frozen = count_parameters(unet)
     torch.manual_seed(seed)  # the adaptors' initial weights
     adaptors = attach_adaptors(unet, adaptor_cfg)
-    classifier, stats = train_domain_classifier(uint8_nchw(source_images), uint8_nchw(target_images), scheduler.alphas_cumprod,
-                                                classifier_cfg, seed, resolve_device(device))
+    classifier, stats = train_domain_classifier(uint8_nchw(source_images), uint8_nchw(target_images), scheduler, classifier_cfg,
+                                                seed, resolve_device(device))
     record = {"ant": {"options": options.__dict__, "adaptor": adaptor_cfg.__dict__, "classifier": classifier_cfg.__dict__,
                       "adaptor_parameters": count_parameters(adaptors), "frozen_parameters": frozen,
                       "trained_fraction": count_parameters(adaptors) / frozen, **stats}}

@@ -69,12 +69,6 @@ def antithetic_timesteps(n: int, num_timesteps: int, generator: torch.Generator)
     return torch.cat([t, num_timesteps - 1 - t])[:n]
 
 
-def noised(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, alphas_cumprod: torch.Tensor) -> torch.Tensor:
-    """x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps (DDPM eq. 4)."""
-    abar = alphas_cumprod.to(x0.device, torch.float32)[t].view(-1, 1, 1, 1)
-    return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
-
-
 def guidance_gradient(classifier: nn.Module, x_t: torch.Tensor, t: torch.Tensor, label: int = TARGET) -> torch.Tensor:
     """grad_{x_t} log p(y = label | x_t, t), per sample (the authors' cond_fn with scale 1)."""
     with torch.enable_grad():
@@ -83,7 +77,7 @@ def guidance_gradient(classifier: nn.Module, x_t: torch.Tensor, t: torch.Tensor,
         return torch.autograd.grad(log_p.sum(), x)[0]
 
 
-def train_domain_classifier(source: torch.Tensor, target: torch.Tensor, alphas_cumprod: torch.Tensor, cfg: ClassifierConfig,
+def train_domain_classifier(source: torch.Tensor, target: torch.Tensor, scheduler, cfg: ClassifierConfig,
                             seed: int, device: torch.device | str = "cpu") -> tuple[NoisyDomainClassifier, dict]:
     """Train on uint8 N x 3 x H x W ``source`` and ``target`` images; return the frozen classifier (eval, on the CPU)
     and its accuracy on fresh noise and t over the training images (overall, t < T/2 and t >= T/2)."""
@@ -93,13 +87,13 @@ def train_domain_classifier(source: torch.Tensor, target: torch.Tensor, alphas_c
     torch.manual_seed(seed)
     model = NoisyDomainClassifier(cfg.channels, cfg.groups).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    T = len(alphas_cumprod)
+    T = scheduler.config.num_train_timesteps
     labels = torch.cat([torch.full((cfg.batch_size,), SOURCE), torch.full((cfg.batch_size,), TARGET)]).to(device)
 
     def batch():
         x0 = torch.cat([pixel_batch(source, cfg.batch_size, True, generator), pixel_batch(target, cfg.batch_size, True, generator)])
         t = antithetic_timesteps(len(x0), T, generator)
-        return noised(x0, torch.randn(x0.shape, generator=generator), t, alphas_cumprod).to(device), t.to(device)
+        return scheduler.add_noise(x0, torch.randn(x0.shape, generator=generator), t).to(device), t.to(device)
 
     for _ in range(cfg.steps):
         x_t, t = batch()
