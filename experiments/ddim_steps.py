@@ -1,0 +1,109 @@
+"""The evidence for sample.ddim_steps on adapted models: the main job's seed-0 diffusion runs of one domain sampled
+again with other DDIM step counts and scored exactly as the main job scores them (docs/evidence.md).
+
+    python experiments/ddim_steps.py --domain babies --steps 10 50 --out experiments/out/ddim_steps
+(after `snakemake --cores all results/table1.csv`.) Per step count and method it runs the workflow's own verbs
+(`domainstudio sample` with params.yaml's sample settings but ``ddim_steps``, then `domainstudio evaluate` with
+the main job's evaluate settings) into ``--out``, and prints Intra-LPIPS, near-copy fraction, FID and in-domain beside
+the main job's own numbers (its ``sample.ddim_steps``). ``--figure`` writes the first samples of each method at
+every step count as one labelled grid. ``--eta 1`` samples stochastically (DDIM's eta, DDPM-like) at the listed step
+counts instead. Runs already scored in ``--out`` are not repeated.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from domainstudio.data.images import load_image_folder
+
+
+def scores(metrics: Path) -> dict:
+    out = {}
+    for name in ("intra_lpips", "fid", "diversity"):
+        out.update(json.loads((metrics / f"{name}.json").read_text()))
+    return out
+
+
+def label(steps: int, eta: float) -> str:
+    return f"DDIM {steps}" if eta == 0 else f"DDIM {steps}, eta {eta:g}"
+
+
+def sample_and_score(run: str, steps: int, a, params: dict) -> Path:
+    """``--out``/ddim<steps>[_eta<eta>]/<run>/{samples, metrics}: the workflow's sample and evaluate verbs."""
+    world, domain, shots, method, seed = run.split("/")
+    base = Path(a.out) / (f"ddim{steps}" + (f"_eta{a.eta:g}" if a.eta else "")) / run
+    samples, metrics = base / "samples", base / "metrics"
+    if (metrics / "diversity.json").exists():
+        return metrics
+    shutil.rmtree(base, ignore_errors=True)
+    metrics.mkdir(parents=True)
+    cfg = {**params["sample"], "ddim_steps": steps, "eta": a.eta, "seed": int(seed.removeprefix("seed"))}
+    subprocess.run(["domainstudio", "sample", "--model", f"models/{run}", "--source-model", f"models/{world}/source",
+                    "--out", str(samples), "--config-json", json.dumps(cfg), "--threads", str(a.threads)], check=True)
+    ev = params["evaluate"]
+    subprocess.run(["domainstudio", "evaluate", "--samples", str(samples), "--train", f"data/{world}/{domain}/{shots}",
+                    "--shots", shots.removesuffix("shot"), "--reference", f"data/{world}/{domain}/reference",
+                    "--reference-stats", f"results/reference_stats/{world}/{domain}/embedded.npz",
+                    "--resolution", str(params["resolution"]), "--backbone", "embedded",
+                    "--embedded-backbone", f"models/{world}/metric_backbone", "--fid-backbone", "embedded",
+                    "--cluster-cap", str(ev["cluster_cap"]), "--near-copy-quantile", str(ev["near_copy_quantile"]),
+                    "--seed", str(ev["seed"]), "--threads", str(a.threads),
+                    "--intra-lpips-out", str(metrics / "intra_lpips.json"), "--fid-out", str(metrics / "fid.json"),
+                    "--diversity", str(metrics / "diversity.json"), "--meta", f"world={world}", f"domain={domain}",
+                    f"shots={shots.removesuffix('shot')}", f"method={method}", "family=ddpm", f"seed={seed.removeprefix('seed')}"],
+                   check=True)
+    return metrics
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--domain", required=True); p.add_argument("--world", default="faces")
+    p.add_argument("--shots", type=int, default=10); p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--methods", nargs="+", default=["ddpm-ft", "domainstudio", "domainstudio-paper", "dpms-ant"])
+    p.add_argument("--steps", type=int, nargs="+", default=[10, 50])
+    p.add_argument("--eta", type=float, default=0.0)
+    p.add_argument("--params", default="params.yaml"); p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default="experiments/out/ddim_steps"); p.add_argument("--figure")
+    p.add_argument("--per-row", type=int, default=10)
+    a = p.parse_args()
+    params = yaml.safe_load(Path(a.params).read_text())
+    main_steps, main_eta = params["sample"]["ddim_steps"], params["sample"]["eta"]
+    runs = [f"{a.world}/{a.domain}/{a.shots}shot/{m}/seed{a.seed}" for m in a.methods]
+    for run in runs:
+        if not Path(f"results/metrics/{run}/diversity.json").exists():
+            raise SystemExit(f"results/metrics/{run}/: run the main job first (snakemake --cores all results/table1.csv)")
+    def main_job(s):
+        return s == main_steps and a.eta == main_eta
+
+    steps = sorted(set(a.steps) | {main_steps})
+    folders = {(run, s): Path(f"results/metrics/{run}") if main_job(s) else sample_and_score(run, s, a, params)
+               for run in runs for s in steps}
+    print(f"{a.domain}, {a.shots} shots, seed {a.seed}; DDIM steps {steps}, eta {a.eta:g} "
+          f"(the main job: {label(main_steps, main_eta)})")
+    print("method              steps  Intra-LPIPS  near-copy   FID   in-domain")
+    for run in runs:
+        for s in steps:
+            m = scores(folders[run, s])
+            print(f"{run.split('/')[3]:18s}  {s:5d}  {m['intra_lpips']:11.3f}  {m['near_copy_fraction']:9.2f}  "
+                  f"{m['fid']:5.1f}  {m['in_domain']:9.2f}")
+    if a.figure:
+        from domainstudio.report.figures import labelled_grid
+
+        rows, labels = [], []
+        for run in runs:
+            for s in steps:
+                main = main_job(s)
+                images = Path(f"samples/{run}/images") if main else folders[run, s].parent / "samples" / "images"
+                rows.append(load_image_folder(images, params["resolution"], count=a.per_row))
+                labels.append(f"{run.split('/')[3]}\n{label(s, main_eta if main else a.eta)}")
+        labelled_grid(np.concatenate(rows), labels, a.per_row, a.figure)
+
+
+if __name__ == "__main__":
+    main()
