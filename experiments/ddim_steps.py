@@ -15,6 +15,7 @@ import argparse
 import json
 import shutil
 import subprocess
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -101,7 +102,7 @@ def main() -> None:
                 main = main_job(s)
                 images = Path(f"samples/{run}/images") if main else folders[run, s].parent / "samples" / "images"
                 rows.append(load_image_folder(images, params["resolution"], count=a.per_row))
-                labels.append(f"{run.split('/')[3]}\n{label(s, main_eta if main else a.eta)}")
+                labels.append(f"{textwrap.fill(run.split('/')[3], 14)}\n{label(s, main_eta if main else a.eta)}")
         labelled_grid(np.concatenate(rows), labels, a.per_row, a.figure)
 
 
