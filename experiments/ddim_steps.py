@@ -11,7 +11,6 @@ counts instead. Runs already scored in ``--out`` are not repeated.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -22,13 +21,7 @@ import numpy as np
 import yaml
 
 from domainstudio.data.images import load_image_folder
-
-
-def scores(metrics: Path) -> dict:
-    out = {}
-    for name in ("intra_lpips", "fid", "diversity"):
-        out.update(json.loads((metrics / f"{name}.json").read_text()))
-    return out
+from main_job_scoring import evaluate, main_job_runs, run_arguments, scores
 
 
 def label(steps: int, eta: float) -> str:
@@ -47,38 +40,18 @@ def sample_and_score(run: str, steps: int, a, params: dict) -> Path:
     cfg = {**params["sample"], "ddim_steps": steps, "eta": a.eta, "seed": int(seed.removeprefix("seed"))}
     subprocess.run(["domainstudio", "sample", "--model", f"models/{run}", "--source-model", f"models/{world}/source",
                     "--out", str(samples), "--config-json", json.dumps(cfg), "--threads", str(a.threads)], check=True)
-    ev = params["evaluate"]
-    subprocess.run(["domainstudio", "evaluate", "--samples", str(samples), "--train", f"data/{world}/{domain}/{shots}",
-                    "--shots", shots.removesuffix("shot"), "--reference", f"data/{world}/{domain}/reference",
-                    "--reference-stats", f"results/reference_stats/{world}/{domain}/embedded.npz",
-                    "--resolution", str(params["resolution"]), "--backbone", "embedded",
-                    "--embedded-backbone", f"models/{world}/metric_backbone", "--fid-backbone", "embedded",
-                    "--cluster-cap", str(ev["cluster_cap"]), "--near-copy-quantile", str(ev["near_copy_quantile"]),
-                    "--seed", str(ev["seed"]), "--threads", str(a.threads),
-                    "--intra-lpips-out", str(metrics / "intra_lpips.json"), "--fid-out", str(metrics / "fid.json"),
-                    "--diversity", str(metrics / "diversity.json"), "--meta", f"world={world}", f"domain={domain}",
-                    f"shots={shots.removesuffix('shot')}", f"method={method}", "family=ddpm", f"seed={seed.removeprefix('seed')}"],
-                   check=True)
+    evaluate(samples, metrics, run, "ddpm", params, a.threads)
     return metrics
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--domain", required=True); p.add_argument("--world", default="faces")
-    p.add_argument("--shots", type=int, default=10); p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--methods", nargs="+", default=["ddpm-ft", "domainstudio", "domainstudio-paper", "dpms-ant"])
+    p = run_arguments(__doc__.splitlines()[0], ["ddpm-ft", "domainstudio", "domainstudio-paper", "dpms-ant"], "experiments/out/ddim_steps")
     p.add_argument("--steps", type=int, nargs="+", default=[10, 50])
     p.add_argument("--eta", type=float, default=0.0)
-    p.add_argument("--params", default="params.yaml"); p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default="experiments/out/ddim_steps"); p.add_argument("--figure")
-    p.add_argument("--per-row", type=int, default=10)
     a = p.parse_args()
     params = yaml.safe_load(Path(a.params).read_text())
     main_steps, main_eta = params["sample"]["ddim_steps"], params["sample"]["eta"]
-    runs = [f"{a.world}/{a.domain}/{a.shots}shot/{m}/seed{a.seed}" for m in a.methods]
-    for run in runs:
-        if not Path(f"results/metrics/{run}/diversity.json").exists():
-            raise SystemExit(f"results/metrics/{run}/: run the main job first (snakemake --cores all results/table1.csv)")
+    runs = main_job_runs(a)
     def main_job(s):
         return s == main_steps and a.eta == main_eta
 

@@ -1,0 +1,62 @@
+"""Scoring an experiment's samples exactly as the main job scores a run: the workflow's ``domainstudio evaluate``
+verb with params.yaml's evaluate settings and the main job's reference statistics and metric backbone. Shared by
+the experiments that re-sample or re-adapt the main job's runs (ddim_steps.py, gan_steps.py)."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+
+def scores(metrics: Path) -> dict:
+    """Intra-LPIPS, FID and factor-diversity fields of one metrics folder, merged."""
+    out = {}
+    for name in ("intra_lpips", "fid", "diversity"):
+        out.update(json.loads((metrics / f"{name}.json").read_text()))
+    return out
+
+
+def evaluate(samples: Path, metrics: Path, run: str, family: str, params: dict, threads: int = 1) -> None:
+    """``metrics``/{intra_lpips,fid,diversity}.json of ``samples``, for the main job's run ``run``
+    (world/domain/<K>shot/method/seed<s>) of method family ``family`` (ddpm or gan)."""
+    world, domain, shots, method, seed = run.split("/")
+    ev = params["evaluate"]
+    subprocess.run(["domainstudio", "evaluate", "--samples", str(samples), "--train", f"data/{world}/{domain}/{shots}",
+                    "--shots", shots.removesuffix("shot"), "--reference", f"data/{world}/{domain}/reference",
+                    "--reference-stats", f"results/reference_stats/{world}/{domain}/embedded.npz",
+                    "--resolution", str(params["resolution"]), "--backbone", "embedded",
+                    "--embedded-backbone", f"models/{world}/metric_backbone", "--fid-backbone", "embedded",
+                    "--cluster-cap", str(ev["cluster_cap"]), "--near-copy-quantile", str(ev["near_copy_quantile"]),
+                    "--seed", str(ev["seed"]), "--threads", str(threads),
+                    "--intra-lpips-out", str(metrics / "intra_lpips.json"), "--fid-out", str(metrics / "fid.json"),
+                    "--diversity", str(metrics / "diversity.json"), "--meta", f"world={world}", f"domain={domain}",
+                    f"shots={shots.removesuffix('shot')}", f"method={method}", f"family={family}",
+                    f"seed={seed.removeprefix('seed')}"], check=True)
+
+
+def require_main_job(runs: list[str]) -> None:
+    for run in runs:
+        if not Path(f"results/metrics/{run}/diversity.json").exists():
+            raise SystemExit(f"results/metrics/{run}/: run the main job first (snakemake --cores all results/table1.csv)")
+
+
+def run_arguments(description: str, methods: list[str], out: str):
+    """The command-line arguments naming the main job's runs to revisit: --domain, --world, --shots, --seed,
+    --methods, plus --params, --threads, --out, --figure and --per-row."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--domain", required=True); p.add_argument("--world", default="faces")
+    p.add_argument("--shots", type=int, default=10); p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--methods", nargs="+", default=methods)
+    p.add_argument("--params", default="params.yaml"); p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=out); p.add_argument("--figure")
+    p.add_argument("--per-row", type=int, default=10)
+    return p
+
+
+def main_job_runs(a) -> list[str]:
+    """The runs named by :func:`run_arguments`' arguments, checked to exist."""
+    runs = [f"{a.world}/{a.domain}/{a.shots}shot/{m}/seed{a.seed}" for m in a.methods]
+    require_main_job(runs)
+    return runs
