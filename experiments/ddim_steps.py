@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from domainstudio.data.images import load_image_folder
-from main_job_scoring import evaluate, main_job_runs, run_arguments, scores
+from main_job_scoring import evaluate, main_job_runs, print_scores, run_arguments, sample_images
 
 
 def label(steps: int, eta: float) -> str:
@@ -30,7 +30,7 @@ def label(steps: int, eta: float) -> str:
 
 def sample_and_score(run: str, steps: int, a, params: dict) -> Path:
     """``--out``/ddim<steps>[_eta<eta>]/<run>/{samples, metrics}: the workflow's sample and evaluate verbs."""
-    world, domain, shots, method, seed = run.split("/")
+    world, *_, seed = run.split("/")
     base = Path(a.out) / (f"ddim{steps}" + (f"_eta{a.eta:g}" if a.eta else "")) / run
     samples, metrics = base / "samples", base / "metrics"
     if (metrics / "diversity.json").exists():
@@ -52,7 +52,8 @@ def main() -> None:
     params = yaml.safe_load(Path(a.params).read_text())
     main_steps, main_eta = params["sample"]["ddim_steps"], params["sample"]["eta"]
     runs = main_job_runs(a)
-    def main_job(s):
+
+    def main_job(s: int) -> bool:
         return s == main_steps and a.eta == main_eta
 
     steps = sorted(set(a.steps) | {main_steps})
@@ -60,22 +61,15 @@ def main() -> None:
                for run in runs for s in steps}
     print(f"{a.domain}, {a.shots} shots, seed {a.seed}; DDIM steps {steps}, eta {a.eta:g} "
           f"(the main job: {label(main_steps, main_eta)})")
-    print("method              steps  Intra-LPIPS  near-copy   FID   in-domain")
-    for run in runs:
-        for s in steps:
-            m = scores(folders[run, s])
-            print(f"{run.split('/')[3]:18s}  {s:5d}  {m['intra_lpips']:11.3f}  {m['near_copy_fraction']:9.2f}  "
-                  f"{m['fid']:5.1f}  {m['in_domain']:9.2f}")
+    print_scores([(run.split("/")[3], s, folders[run, s]) for run in runs for s in steps])
     if a.figure:
         from domainstudio.report.figures import labelled_grid
 
         rows, labels = [], []
         for run in runs:
             for s in steps:
-                main = main_job(s)
-                images = Path(f"samples/{run}/images") if main else folders[run, s].parent / "samples" / "images"
-                rows.append(load_image_folder(images, params["resolution"], count=a.per_row))
-                labels.append(f"{textwrap.fill(run.split('/')[3], 14)}\n{label(s, main_eta if main else a.eta)}")
+                rows.append(load_image_folder(sample_images(run, folders[run, s]), params["resolution"], count=a.per_row))
+                labels.append(f"{textwrap.fill(run.split('/')[3], 14)}\n{label(s, main_eta if main_job(s) else a.eta)}")
         labelled_grid(np.concatenate(rows), labels, a.per_row, a.figure)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 
 from domainstudio.data.images import load_image_folder
-from main_job_scoring import evaluate, main_job_runs, run_arguments, scores
+from main_job_scoring import evaluate, main_job_runs, print_scores, run_arguments, sample_images
 
 
 def setting(steps: int, lr: float) -> str:
@@ -69,12 +69,7 @@ def main() -> None:
                for run in runs for s in steps}
     print(f"{a.domain}, {a.shots} shots, seed {a.seed}; GAN adaptation steps {steps}, lr {lr:g} "
           f"(the main job: {main_steps} steps, lr {main_lr:g})")
-    print("method    steps  Intra-LPIPS  near-copy   FID   in-domain")
-    for run in runs:
-        for s in steps:
-            m = scores(folders[run, s])
-            print(f"{run.split('/')[3]:8s}  {s:5d}  {m['intra_lpips']:11.3f}  {m['near_copy_fraction']:9.2f}  "
-                  f"{m['fid']:5.1f}  {m['in_domain']:9.2f}")
+    print_scores([(run.split("/")[3], s, folders[run, s]) for run in runs for s in steps])
     if a.figure:
         from domainstudio.report.figures import labelled_grid
 
@@ -82,8 +77,7 @@ def main() -> None:
         labels = [f"{a.domain}:\ntrain"]
         for run in runs:
             for s in steps:
-                images = Path(f"samples/{run}/images") if main_job(s) else folders[run, s].parent / "samples" / "images"
-                rows.append(load_image_folder(images, params["resolution"], count=a.per_row))
+                rows.append(load_image_folder(sample_images(run, folders[run, s]), params["resolution"], count=a.per_row))
                 labels.append(f"{run.split('/')[3]}\n{s} steps" + ("" if lr == main_lr else f"\nlr {lr:g}"))
         labelled_grid(np.concatenate(rows), labels, a.per_row, a.figure)
 

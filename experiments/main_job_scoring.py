@@ -21,6 +21,9 @@ def evaluate(samples: Path, metrics: Path, run: str, family: str, params: dict, 
     (world/domain/<K>shot/method/seed<s>) of method family ``family`` (ddpm or gan)."""
     world, domain, shots, method, seed = run.split("/")
     ev = params["evaluate"]
+    if (ev["backbone"], ev["fid_backbone"]) != ("embedded", "embedded"):
+        raise SystemExit(f"{run}: these experiments score with the embedded backbone, as the embedded main job does; "
+                         f"params evaluate.backbone / fid_backbone are {ev['backbone']} / {ev['fid_backbone']}")
     subprocess.run(["domainstudio", "evaluate", "--samples", str(samples), "--train", f"data/{world}/{domain}/{shots}",
                     "--shots", shots.removesuffix("shot"), "--reference", f"data/{world}/{domain}/reference",
                     "--reference-stats", f"results/reference_stats/{world}/{domain}/embedded.npz",
@@ -32,12 +35,6 @@ def evaluate(samples: Path, metrics: Path, run: str, family: str, params: dict, 
                     "--diversity", str(metrics / "diversity.json"), "--meta", f"world={world}", f"domain={domain}",
                     f"shots={shots.removesuffix('shot')}", f"method={method}", f"family={family}",
                     f"seed={seed.removeprefix('seed')}"], check=True)
-
-
-def require_main_job(runs: list[str]) -> None:
-    for run in runs:
-        if not Path(f"results/metrics/{run}/diversity.json").exists():
-            raise SystemExit(f"results/metrics/{run}/: run the main job first (snakemake --cores all results/table1.csv)")
 
 
 def run_arguments(description: str, methods: list[str], out: str):
@@ -58,5 +55,23 @@ def run_arguments(description: str, methods: list[str], out: str):
 def main_job_runs(a) -> list[str]:
     """The runs named by :func:`run_arguments`' arguments, checked to exist."""
     runs = [f"{a.world}/{a.domain}/{a.shots}shot/{m}/seed{a.seed}" for m in a.methods]
-    require_main_job(runs)
+    for run in runs:
+        if not Path(f"results/metrics/{run}/diversity.json").exists():
+            raise SystemExit(f"results/metrics/{run}/: run the main job first (snakemake --cores all results/table1.csv)")
     return runs
+
+
+def print_scores(rows: list[tuple[str, int, Path]]) -> None:
+    """One line per (method, step count, metrics folder): Intra-LPIPS, near-copy fraction, FID, in-domain."""
+    width = max(len(method) for method, _, _ in rows)
+    print(f"{'method':{width}s}  steps  Intra-LPIPS  near-copy   FID   in-domain")
+    for method, value, folder in rows:
+        m = scores(folder)
+        print(f"{method:{width}s}  {value:5d}  {m['intra_lpips']:11.3f}  {m['near_copy_fraction']:9.2f}  "
+              f"{m['fid']:5.1f}  {m['in_domain']:9.2f}")
+
+
+def sample_images(run: str, metrics: Path) -> Path:
+    """The images behind a metrics folder: the main job's samples/<run>/images for its own results/metrics/<run>, an
+    experiment's <setting>/<run>/samples/images otherwise."""
+    return Path(f"samples/{run}/images") if metrics == Path(f"results/metrics/{run}") else metrics.parent / "samples" / "images"
