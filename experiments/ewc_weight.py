@@ -1,8 +1,10 @@
 """The measurement behind gan.methods.ewc.weight: lambda such that the EWC penalty of TGAN's end point is about
 the size of TGAN's final generator loss (docs/baselines.md, "How the weights are set").
 
-    python experiments/ewc_weight.py
-(after `snakemake --cores all results/table1.csv` has adapted TGAN.) Per domain it prints TGAN's final generator
+    python experiments/ewc_weight.py [--runs <pattern>]
+(after `snakemake --cores all results/table1.csv` has adapted TGAN; `--runs` points at other TGAN runs, e.g.
+experiments/gan_steps.py's at another step count:
+experiments/out/gan_steps/steps600_lr0.002/{world}/{domain}/{shots}shot/tgan/seed{seed}/model.) Per domain it prints TGAN's final generator
 loss (mean of the last quarter of train_log.csv), the Fisher penalty sum_i F_i (theta_i - theta_S,i)^2 of TGAN's
 weights under the source GAN's Fisher (gan.methods.ewc: fisher, fisher_batches, fisher_batch_size), and their ratio:
 the lambda that makes the two equal. The weight is set to the median of those ratios, rounded.
@@ -34,6 +36,8 @@ def main() -> None:
     p.add_argument("--world", default="faces"); p.add_argument("--shots", type=int, default=10)
     p.add_argument("--domains", nargs="+", default=["babies", "sunglasses", "sketches", "modigliani"])
     p.add_argument("--params", default="params.yaml"); p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--runs", default="models/{world}/{domain}/{shots}shot/tgan/seed{seed}",
+                   help="folder of a TGAN run, with {world}, {domain}, {shots} and {seed} filled in")
     a = p.parse_args()
     ewc = yaml.safe_load(Path(a.params).read_text())["gan"]["methods"]["ewc"]
     torch.set_num_threads(1)
@@ -44,7 +48,7 @@ def main() -> None:
     print("domain        tgan g_loss   penalty(tgan)   lambda = g_loss / penalty")
     ratios = []
     for domain in a.domains:
-        run = Path(f"models/{a.world}/{domain}/{a.shots}shot/tgan/seed{a.seed}")
+        run = Path(a.runs.format(world=a.world, domain=domain, shots=a.shots, seed=a.seed))
         adapted, _ = load_gan(run)
         with torch.no_grad():
             penalty = ewc_penalty(adapted, source, fisher).item()
