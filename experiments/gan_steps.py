@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from domainstudio.config import gan_adapt_config
 from domainstudio.data.images import load_image_folder
 from main_job_scoring import evaluate, main_job_runs, print_scores, run_arguments, sample_images
 
@@ -37,8 +38,7 @@ def adapt_sample_score(run: str, steps: int, lr: float, a, params: dict) -> Path
     shutil.rmtree(base, ignore_errors=True)
     metrics.mkdir(parents=True)
     gan = params["gan"]
-    cfg = {"adapt": {**gan["adapt"], "steps": steps, "lr": lr, "seed": int(seed.removeprefix("seed"))},
-           "methods": {k: v for k, v in gan["methods"].items() if k == method}}
+    cfg = gan_adapt_config({**gan, "adapt": {**gan["adapt"], "steps": steps, "lr": lr}}, method, seed.removeprefix("seed"))
     fisher = ["--fisher", f"models/{world}/ewc_fisher/{seed}.pt"] if method == "ewc" else []
     subprocess.run(["domainstudio", "adapt-gan", "--source", f"models/{world}/source_gan", "--images",
                     f"data/{world}/{domain}/{shots}", "--shots", shots.removesuffix("shot"), "--method", method,

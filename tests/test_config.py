@@ -151,3 +151,19 @@ def test_paper_settings_row_trains_with_adapt_paper_and_the_tuned_row_with_adapt
     assert configs["domainstudio-paper"]["options"] == params["adapt"]["paper"]["options"]
     assert configs["domainstudio"]["weights"] == params["adapt"]["weights"]
     assert configs["domainstudio"]["options"] == params["adapt"]["options"]
+
+
+def test_gan_adapt_job_gets_the_shared_settings_and_only_its_method_block(tmp_path):
+    """adapt_gan's --config-json is gan.adapt with the run's seed plus this method's block of gan.methods: what
+    domainstudio.config.gan_adapt_config builds (experiments/gan_steps.py builds its runs' settings with it)."""
+    import json
+    import re
+
+    from domainstudio.config import gan_adapt_config
+
+    project = copy_project(tmp_path / "p")
+    gan = yaml.safe_load((project / "params.yaml").read_text())["gan"]
+    out = run(["snakemake", "-n", "-p", "models/faces/sketches/10shot/ewc/seed2"], cwd=project).stdout
+    config = json.loads(re.search(r"adapt-gan .*?--config-json '(\{.*?\})'", out).group(1))
+    assert config == {"adapt": {**gan["adapt"], "seed": 2}, "methods": {"ewc": gan["methods"]["ewc"]}}
+    assert config == gan_adapt_config(gan, "ewc", "2")

@@ -40,6 +40,13 @@ PAPER_SETTINGS_METHODS = ("domainstudio-paper",)
 ANT_METHODS = ("dpms-ant",)
 
 
+def gan_adapt_config(gan: dict, method: str, seed: int) -> dict:
+    """The ``--config-json`` of ``adapt-gan`` for one run: params.yaml's shared ``gan.adapt`` settings with the run's
+    seed, and only this method's block of ``gan.methods`` (so that changing one method reruns only its jobs)."""
+    return {"adapt": {**gan["adapt"], "seed": int(seed)},
+            "methods": {k: v for k, v in gan["methods"].items() if k == method}}
+
+
 def check_choices(options, where: str, choices: dict[str, tuple]) -> None:
     """Each named field of an options dataclass is one of its choices; a ValueError names ``where.field``."""
     for name, allowed in choices.items():

@@ -7,7 +7,8 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from domainstudio.config import ANT_METHODS, METHOD_FAMILIES, PAPER_SETTINGS_METHODS, ConfigError, check_config, embedded_domains
+from domainstudio.config import (ANT_METHODS, METHOD_FAMILIES, PAPER_SETTINGS_METHODS, ConfigError, check_config,
+                                 embedded_domains, gan_adapt_config)
 from domainstudio.t2i.config import check_t2i_config
 
 validate(config, schema="../schemas/params.schema.yaml")

@@ -138,9 +138,7 @@ def gan_release_input(wildcards):
 
 
 def gan_adapt_config_json(wildcards):
-    """The shared adaptation settings and only this method's block, so changing one method reruns only its jobs."""
-    methods = {k: v for k, v in config["gan"]["methods"].items() if k == wildcards.method}
-    return json.dumps({"adapt": {**config["gan"]["adapt"], "seed": int(wildcards.seed)}, "methods": methods})
+    return json.dumps(gan_adapt_config(config["gan"], wildcards.method, wildcards.seed))
 
 
 def ewc_fisher_config_json(wildcards):
