@@ -32,7 +32,7 @@ class FreezeDConfig:
 
 @dataclass
 class EwcConfig:
-    weight: float = 1.4      # lambda of Li et al. eq. 4; its scale depends on the Fisher (docs/baselines.md: how it is set)
+    weight: float = 1.3      # lambda of Li et al. eq. 4; its scale depends on the Fisher (docs/baselines.md: how it is set)
     fisher_batches: int = 8
     fisher_batch_size: int = 32
     fisher: str = "per_sample"  # per_sample: the Fisher's definition; batch_mean: squared batch-mean gradients (losses.ewc_fisher)

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class GanTrainConfig:
     """Defaults: params.yaml's gan.adapt (tests/test_defaults.py); source pre-training passes gan.pretrain."""
-    steps: int = 200
+    steps: int = 600
     batch_size: int = 8
     lr: float = 2e-3          # Adam(beta1=0, beta2=0.99) as StyleGAN2, for G and D
     r1_gamma: float = 0.05
