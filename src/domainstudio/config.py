@@ -40,7 +40,7 @@ PAPER_SETTINGS_METHODS = ("domainstudio-paper",)
 ANT_METHODS = ("dpms-ant",)
 
 
-def gan_adapt_config(gan: dict, method: str, seed: int) -> dict:
+def gan_adapt_config(gan: dict, method: str, seed: int | str) -> dict:
     """The ``--config-json`` of ``adapt-gan`` for one run: params.yaml's shared ``gan.adapt`` settings with the run's
     seed, and only this method's block of ``gan.methods`` (so that changing one method reruns only its jobs)."""
     return {"adapt": {**gan["adapt"], "seed": int(seed)},
