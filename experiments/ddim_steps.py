@@ -6,8 +6,9 @@ again with other DDIM step counts and scored exactly as the main job scores them
 (`domainstudio sample` with params.yaml's sample settings but ``ddim_steps``, then `domainstudio evaluate` with
 the main job's evaluate settings) into ``--out``, and prints Intra-LPIPS, near-copy fraction, FID and in-domain beside
 the main job's own numbers (its ``sample.ddim_steps``). ``--figure`` writes the first samples of each method at
-every step count as one labelled grid. ``--eta 1`` samples stochastically (DDIM's eta, DDPM-like) at the listed step
-counts instead. Runs already scored in ``--out`` are not repeated.
+every step count as one labelled grid. ``--eta`` (default: params.yaml's ``sample.eta``) samples with another DDIM eta
+at the listed step counts: 0 deterministic, 1 stochastic (DDPM-like). Runs already scored in ``--out`` are not
+repeated.
 """
 from __future__ import annotations
 
@@ -47,10 +48,11 @@ def sample_and_score(run: str, steps: int, a, params: dict) -> Path:
 def main() -> None:
     p = run_arguments(__doc__.splitlines()[0], ["ddpm-ft", "domainstudio", "domainstudio-paper", "dpms-ant"], "experiments/out/ddim_steps")
     p.add_argument("--steps", type=int, nargs="+", default=[10, 50])
-    p.add_argument("--eta", type=float, default=0.0)
+    p.add_argument("--eta", type=float, help="DDIM eta (default: params.yaml's sample.eta)")
     a = p.parse_args()
     params = yaml.safe_load(Path(a.params).read_text())
     main_steps, main_eta = params["sample"]["ddim_steps"], params["sample"]["eta"]
+    a.eta = main_eta if a.eta is None else a.eta
     runs = main_job_runs(a)
 
     def main_job(s: int) -> bool:

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 class SampleConfig:
     n_samples: int = 1000
     ddim_steps: int = 20
-    eta: float = 0.0
+    eta: float = 1.0
     batch_size: int = 125
     source_above_t: int | None = None
     precision: str = "auto"

@@ -56,10 +56,11 @@ class SourceQuality:
 
 
 def sample_source(unet, scheduler, cfg: SourceQualityConfig) -> np.ndarray:
-    """``cfg.samples`` DDIM samples of a source model (uint8 N x H x W x 3)."""
+    """``cfg.samples`` deterministic DDIM samples (eta 0) of a source model (uint8 N x H x W x 3): the release's
+    quality curve and the source rows of docs/evidence.md are measured with this sampler."""
     from domainstudio.sampling import SampleConfig, ddim_sample
 
-    return ddim_sample(unet, scheduler, SampleConfig(n_samples=cfg.samples, ddim_steps=cfg.ddim_steps,
+    return ddim_sample(unet, scheduler, SampleConfig(n_samples=cfg.samples, ddim_steps=cfg.ddim_steps, eta=0.0,
                                                      batch_size=cfg.batch_size, seed=cfg.seed))
 
 
