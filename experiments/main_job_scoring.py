@@ -7,6 +7,8 @@ import json
 import subprocess
 from pathlib import Path
 
+from domainstudio.config import evaluate_arguments
+
 
 def scores(metrics: Path) -> dict:
     """Intra-LPIPS, FID and factor-diversity fields of one metrics folder, merged."""
@@ -18,23 +20,19 @@ def scores(metrics: Path) -> dict:
 
 def evaluate(samples: Path, metrics: Path, run: str, family: str, params: dict, threads: int = 1) -> None:
     """``metrics``/{intra_lpips,fid,diversity}.json of ``samples``, for the main job's run ``run``
-    (world/domain/<K>shot/method/seed<s>) of method family ``family`` (ddpm or gan)."""
+    (world/domain/<K>shot/method/seed<s>) of method family ``family`` (ddpm or gan): rule evaluate's command
+    (domainstudio.config.evaluate_arguments) on other samples."""
     world, domain, shots, method, seed = run.split("/")
-    ev = params["evaluate"]
-    if (ev["backbone"], ev["fid_backbone"]) != ("embedded", "embedded"):
-        raise SystemExit(f"{run}: these experiments score with the embedded backbone, as the embedded main job does; "
-                         f"params evaluate.backbone / fid_backbone are {ev['backbone']} / {ev['fid_backbone']}")
-    subprocess.run(["domainstudio", "evaluate", "--samples", str(samples), "--train", f"data/{world}/{domain}/{shots}",
-                    "--shots", shots.removesuffix("shot"), "--reference", f"data/{world}/{domain}/reference",
-                    "--reference-stats", f"results/reference_stats/{world}/{domain}/embedded.npz",
-                    "--resolution", str(params["resolution"]), "--backbone", "embedded",
-                    "--embedded-backbone", f"models/{world}/metric_backbone", "--fid-backbone", "embedded",
-                    "--cluster-cap", str(ev["cluster_cap"]), "--near-copy-quantile", str(ev["near_copy_quantile"]),
-                    "--seed", str(ev["seed"]), "--threads", str(threads),
-                    "--intra-lpips-out", str(metrics / "intra_lpips.json"), "--fid-out", str(metrics / "fid.json"),
-                    "--diversity", str(metrics / "diversity.json"), "--meta", f"world={world}", f"domain={domain}",
-                    f"shots={shots.removesuffix('shot')}", f"method={method}", f"family={family}",
-                    f"seed={seed.removeprefix('seed')}"], check=True)
+    ev, embedded = params["evaluate"], params["data"]["kind"] == "embedded"
+    uses_backbone = embedded or "embedded" in (ev["backbone"], ev.get("fid_backbone", "embedded"))
+    info = {"world": world, "domain": domain, "shots": shots.removesuffix("shot"), "method": method, "family": family,
+            "seed": seed.removeprefix("seed")}
+    args = evaluate_arguments(ev, params["resolution"], info, samples=str(samples), train=f"data/{world}/{domain}/{shots}",
+                              reference=f"data/{world}/{domain}/reference",
+                              reference_stats=f"results/reference_stats/{world}/{domain}/{ev.get('fid_backbone', 'embedded')}.npz",
+                              metric_backbone=f"models/{world}/metric_backbone" if uses_backbone else None, out=str(metrics),
+                              diversity=embedded, threads=threads)
+    subprocess.run(["domainstudio", "evaluate", *args], check=True)
 
 
 def run_arguments(description: str, methods: list[str], out: str):

@@ -167,3 +167,30 @@ def test_gan_adapt_job_gets_the_shared_settings_and_only_its_method_block(tmp_pa
     config = json.loads(re.search(r"adapt-gan .*?--config-json '(\{.*?\})'", out).group(1))
     assert config == {"adapt": {**gan["adapt"], "seed": 2}, "methods": {"ewc": gan["methods"]["ewc"]}}
     assert config == gan_adapt_config(gan, "ewc", "2")
+
+
+@pytest.mark.parametrize("overlay", [{}, {"evaluate": {"resize": 64, "lpips_samples": 500}}])
+def test_experiments_score_extra_samples_with_the_evaluate_rules_command(tmp_path, monkeypatch, overlay):
+    """experiments/main_job_scoring.evaluate runs `domainstudio evaluate` with the arguments rule evaluate gives the
+    same run (both from domainstudio.config.evaluate_arguments), settings that only some runs use included."""
+    import re
+    import shlex
+    import sys
+
+    project = copy_project(tmp_path / "p")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    for block, values in overlay.items():
+        params[block].update(values)
+    (project / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+    run_path = "faces/sketches/10shot/cdc/seed1"
+    out = run(["snakemake", "-n", "-p", f"results/metrics/{run_path}/fid.json", "--configfile", "overlay.yaml"], cwd=project).stdout
+    rule_args = shlex.split(re.search(r"domainstudio evaluate (.*?) > logs/", out).group(1))
+
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import main_job_scoring
+
+    calls = []
+    monkeypatch.setattr(main_job_scoring.subprocess, "run", lambda args, check: calls.append(args))
+    main_job_scoring.evaluate(Path(f"samples/{run_path}"), Path(f"results/metrics/{run_path}"), run_path, "gan", params)
+    assert calls[0][:2] == ["domainstudio", "evaluate"] and calls[0][2:] == rule_args
+    assert ("--resize" in rule_args) == bool(overlay)

@@ -47,6 +47,29 @@ def gan_adapt_config(gan: dict, method: str, seed: int | str) -> dict:
             "methods": {k: v for k, v in gan["methods"].items() if k == method}}
 
 
+def evaluate_arguments(evaluate: dict, resolution: int, run: dict, *, samples: str, train: str, reference: str,
+                       reference_stats: str, metric_backbone: str | None, out: str, diversity: bool, threads: int) -> list[str]:
+    """The arguments of ``domainstudio evaluate`` for one run: rule evaluate's command, and the one
+    experiments/main_job_scoring.py scores extra samples with. ``evaluate``: params.yaml's evaluate block; ``run``:
+    world, domain, shots, method, family and seed, recorded in every metric file; ``out``: the run's metrics folder
+    (intra_lpips.json, fid.json and, with ``diversity``, diversity.json)."""
+    args = ["--samples", samples, "--train", train, "--shots", run["shots"], "--reference", reference,
+            "--reference-stats", reference_stats, "--resolution", resolution, "--backbone", evaluate["backbone"]]
+    if metric_backbone:
+        args += ["--embedded-backbone", metric_backbone]
+    if evaluate.get("resize"):
+        args += ["--resize", evaluate["resize"]]
+    if evaluate.get("lpips_samples"):
+        args += ["--max-samples", evaluate["lpips_samples"]]
+    args += ["--fid-backbone", evaluate.get("fid_backbone", "embedded"), "--cluster-cap", evaluate["cluster_cap"],
+             "--near-copy-quantile", evaluate.get("near_copy_quantile", 0.05), "--seed", evaluate["seed"],
+             "--threads", threads, "--intra-lpips-out", f"{out}/intra_lpips.json", "--fid-out", f"{out}/fid.json"]
+    if diversity:
+        args += ["--diversity", f"{out}/diversity.json"]
+    args += ["--meta", *(f"{key}={run[key]}" for key in ("world", "domain", "shots", "method", "family", "seed"))]
+    return [str(a) for a in args]
+
+
 def check_choices(options, where: str, choices: dict[str, tuple]) -> None:
     """Each named field of an options dataclass is one of its choices; a ValueError names ``where.field``."""
     for name, allowed in choices.items():

@@ -2,13 +2,14 @@
 # wildcards and the method families. Run paths are in paths.smk, the params blocks each verb reads in settings.smk.
 import json
 import os
+import shlex
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from domainstudio.config import (ANT_METHODS, METHOD_FAMILIES, PAPER_SETTINGS_METHODS, ConfigError, check_config,
-                                 embedded_domains, gan_adapt_config)
+                                 embedded_domains, evaluate_arguments, gan_adapt_config)
 from domainstudio.t2i.config import check_t2i_config
 
 validate(config, schema="../schemas/params.schema.yaml")

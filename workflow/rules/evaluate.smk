@@ -57,14 +57,10 @@ rule evaluate:
         fid=f"results/metrics/{RUN}/fid.json",
         diversity=[f"results/metrics/{RUN}/diversity.json"] if EMBEDDED else [],
     params:
-        lpips=lpips_backbone_args,
-        fid=f"--fid-backbone {FID_BACKBONE}",
-        diversity=lambda w, output: f"--diversity {output.diversity[0]}" if EMBEDDED else "",
-        cap=config["evaluate"]["cluster_cap"],
-        quantile=config["evaluate"].get("near_copy_quantile", 0.05),
-        seed=config["evaluate"]["seed"],
-        resolution=RESOLUTION,
-        family=method_family,
+        args=lambda w, input, output: shlex.join(evaluate_arguments(
+            config["evaluate"], RESOLUTION, {**dict(w.items()), "family": method_family(w)}, samples=input.samples, train=input.train,
+            reference=input.reference, reference_stats=input.stats, metric_backbone=input.backbone[0] if input.backbone else None,
+            out=os.path.dirname(output.intra_lpips), diversity=EMBEDDED, threads=JOB_THREADS)),
     threads: JOB_THREADS
     resources:
         mem_mb=8000,
@@ -74,12 +70,7 @@ rule evaluate:
     benchmark:
         run_benchmark("evaluate"),
     shell:
-        "domainstudio evaluate --samples {input.samples} --train {input.train} --shots {wildcards.shots} "
-        "--reference {input.reference} --reference-stats {input.stats} --resolution {params.resolution} "
-        "{params.lpips} {params.fid} --cluster-cap {params.cap} --near-copy-quantile {params.quantile} "
-        "--seed {params.seed} --threads {threads} --intra-lpips-out {output.intra_lpips} --fid-out {output.fid} "
-        "{params.diversity} --meta world={wildcards.world} domain={wildcards.domain} shots={wildcards.shots} "
-        "method={wildcards.method} family={params.family} seed={wildcards.seed} > {log} 2>&1"
+        "domainstudio evaluate {params.args} > {log} 2>&1"
 
 
 rule reference_stats:
