@@ -51,6 +51,15 @@ def test_table1_every_column_seeds_and_reported_rows(runs, tmp_path):
     assert "0.050 ± 0.010 (seeds ± 0.010)" in md and "missing" in md and "reported" in md
 
 
+def test_markdown_leaves_out_the_cluster_std_of_a_single_cluster():
+    """With one training image there is one cluster and no std over clusters: the cell shows none."""
+    from domainstudio.report.tables import markdown
+
+    row = {"domain": "babies", "shots": 1, "method": "ddpm-ft", "intra_lpips": 0.154, "std": float("nan"), "std_seeds": 0.011}
+    md = markdown(pd.DataFrame([row]), ["intra_lpips", "std", "std_seeds"])
+    assert "| 0.154 (seeds ± 0.011) |" in md
+
+
 def test_table2_fid_and_partially_missing_seeds(runs, tmp_path):
     runs.append(runs[0].parent / "seed7")  # one more seed of ddpm-ft that never ran
     table = build_table(run_records(runs), "table2", tmp_path / "table2.csv", reported="fid")

@@ -142,7 +142,8 @@ def markdown(df: pd.DataFrame, metrics: list[str]) -> str:
         for c in head:
             v = r.get(c)
             if c == "intra_lpips" and not _missing(v):
-                v = f"{v:.3f} ± {_fmt(r.get('std'))}" + ("" if _missing(r.get("std_seeds")) else f" (seeds ± {r['std_seeds']:.3f})")
+                v = (f"{v:.3f}" + ("" if _missing(r.get("std")) else f" ± {r['std']:.3f}")  # one cluster (1 shot): no std
+                     + ("" if _missing(r.get("std_seeds")) else f" (seeds ± {r['std_seeds']:.3f})"))
             elif c == "fid" and not _missing(v):
                 v = f"{v:.2f}" + ("" if _missing(r.get("fid_std_seeds")) else f" (seeds ± {r['fid_std_seeds']:.2f})")
             if c.startswith("n_") and not _missing(v) and not isinstance(v, str):
