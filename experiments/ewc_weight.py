@@ -7,7 +7,8 @@ experiments/gan_steps.py's at another step count:
 experiments/out/gan_steps/steps600_lr0.002/{world}/{domain}/{shots}shot/tgan/seed{seed}/model.)
 Per domain it prints TGAN's final generator loss (mean of the last quarter of train_log.csv), the Fisher penalty
 sum_i F_i (theta_i - theta_S,i)^2 of TGAN's weights under the source GAN's Fisher (gan.methods.ewc: fisher,
-fisher_batches, fisher_batch_size), and their ratio: the lambda that makes the two equal. The weight is set to the median of those ratios, rounded.
+fisher_batches, fisher_batch_size), and their ratio: the lambda that makes the two equal. The weight is set to the
+median of those ratios, rounded.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from domainstudio.config import evaluate_arguments
+from domainstudio.config import evaluate_arguments, needs_metric_backbone
 
 
 def scores(metrics: Path) -> dict:
@@ -24,13 +24,12 @@ def evaluate(samples: Path, metrics: Path, run: str, family: str, params: dict, 
     (domainstudio.config.evaluate_arguments) on other samples."""
     world, domain, shots, method, seed = run.split("/")
     ev, embedded = params["evaluate"], params["data"]["kind"] == "embedded"
-    uses_backbone = embedded or "embedded" in (ev["backbone"], ev.get("fid_backbone", "embedded"))
     info = {"world": world, "domain": domain, "shots": shots.removesuffix("shot"), "method": method, "family": family,
             "seed": seed.removeprefix("seed")}
     args = evaluate_arguments(ev, params["resolution"], info, samples=str(samples), train=f"data/{world}/{domain}/{shots}",
                               reference=f"data/{world}/{domain}/reference",
                               reference_stats=f"results/reference_stats/{world}/{domain}/{ev.get('fid_backbone', 'embedded')}.npz",
-                              metric_backbone=f"models/{world}/metric_backbone" if uses_backbone else None, out=str(metrics),
+                              metric_backbone=f"models/{world}/metric_backbone" if needs_metric_backbone(ev, embedded) else None, out=str(metrics),
                               diversity=embedded, threads=threads)
     subprocess.run(["domainstudio", "evaluate", *args], check=True)
 

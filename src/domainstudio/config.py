@@ -47,6 +47,25 @@ def gan_adapt_config(gan: dict, method: str, seed: int | str) -> dict:
             "methods": {k: v for k, v in gan["methods"].items() if k == method}}
 
 
+def needs_metric_backbone(evaluate: dict, embedded_world: bool) -> bool:
+    """Whether scoring a run reads the embedded metric backbone: as the LPIPS or FID network, or (embedded worlds)
+    for factor diversity and in-domain."""
+    return embedded_world or "embedded" in (evaluate["backbone"], evaluate.get("fid_backbone", "embedded"))
+
+
+def lpips_arguments(evaluate: dict, metric_backbone: str | None) -> list[str]:
+    """The LPIPS network arguments of the verbs that compute Intra-LPIPS (evaluate, intra-lpips) from params.yaml's
+    evaluate block; ``metric_backbone``: the embedded backbone's folder, when the job reads it."""
+    args = ["--backbone", evaluate["backbone"]]
+    if metric_backbone:
+        args += ["--embedded-backbone", metric_backbone]
+    if evaluate.get("resize"):
+        args += ["--resize", evaluate["resize"]]
+    if evaluate.get("lpips_samples"):
+        args += ["--max-samples", evaluate["lpips_samples"]]
+    return [str(a) for a in args]
+
+
 def evaluate_arguments(evaluate: dict, resolution: int, run: dict, *, samples: str, train: str, reference: str,
                        reference_stats: str, metric_backbone: str | None, out: str, diversity: bool, threads: int) -> list[str]:
     """The arguments of ``domainstudio evaluate`` for one run: rule evaluate's command, and the one
@@ -54,13 +73,7 @@ def evaluate_arguments(evaluate: dict, resolution: int, run: dict, *, samples: s
     world, domain, shots, method, family and seed, recorded in every metric file; ``out``: the run's metrics folder
     (intra_lpips.json, fid.json and, with ``diversity``, diversity.json)."""
     args = ["--samples", samples, "--train", train, "--shots", run["shots"], "--reference", reference,
-            "--reference-stats", reference_stats, "--resolution", resolution, "--backbone", evaluate["backbone"]]
-    if metric_backbone:
-        args += ["--embedded-backbone", metric_backbone]
-    if evaluate.get("resize"):
-        args += ["--resize", evaluate["resize"]]
-    if evaluate.get("lpips_samples"):
-        args += ["--max-samples", evaluate["lpips_samples"]]
+            "--reference-stats", reference_stats, "--resolution", resolution, *lpips_arguments(evaluate, metric_backbone)]
     args += ["--fid-backbone", evaluate.get("fid_backbone", "embedded"), "--cluster-cap", evaluate["cluster_cap"],
              "--near-copy-quantile", evaluate.get("near_copy_quantile", 0.05), "--seed", evaluate["seed"],
              "--threads", threads, "--intra-lpips-out", f"{out}/intra_lpips.json", "--fid-out", f"{out}/fid.json"]

@@ -9,7 +9,8 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from domainstudio.config import (ANT_METHODS, METHOD_FAMILIES, PAPER_SETTINGS_METHODS, ConfigError, check_config,
-                                 embedded_domains, evaluate_arguments, gan_adapt_config)
+                                 embedded_domains, evaluate_arguments, gan_adapt_config, lpips_arguments,
+                                 needs_metric_backbone)
 from domainstudio.t2i.config import check_t2i_config
 
 validate(config, schema="../schemas/params.schema.yaml")

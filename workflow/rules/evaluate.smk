@@ -51,7 +51,7 @@ rule evaluate:
         train=KSHOT,
         reference="data/{world}/{domain}/reference",
         stats=f"results/reference_stats/{{world}}/{{domain}}/{FID_BACKBONE}.npz",
-        backbone=lambda w: sorted(set(lpips_backbone_input(w) + fid_backbone_input(w) + ([f"models/{w.world}/metric_backbone"] if EMBEDDED else []))),
+        backbone=lambda w: [f"models/{w.world}/metric_backbone"] if needs_metric_backbone(config["evaluate"], EMBEDDED) else [],
     output:
         intra_lpips=f"results/metrics/{RUN}/intra_lpips.json",
         fid=f"results/metrics/{RUN}/fid.json",

@@ -77,14 +77,7 @@ def fid_backbone_input(wildcards):
 
 
 def lpips_backbone_args(wildcards, input):
-    args = f"--backbone {LPIPS_BACKBONE}"
-    if input.backbone:
-        args += f" --embedded-backbone {input.backbone}"
-    if config["evaluate"].get("resize"):
-        args += f" --resize {config['evaluate']['resize']}"
-    if config["evaluate"].get("lpips_samples"):
-        args += f" --max-samples {config['evaluate']['lpips_samples']}"
-    return args
+    return shlex.join(lpips_arguments(config["evaluate"], input.backbone[0] if input.backbone else None))
 
 
 # -- text-to-image (t2i.smk) ------------------------------------------------------------------------------------
