@@ -54,7 +54,8 @@ def main_job_runs(a) -> list[str]:
     runs = [f"{a.world}/{a.domain}/{a.shots}shot/{m}/seed{a.seed}" for m in a.methods]
     for run in runs:
         if not Path(f"results/metrics/{run}/diversity.json").exists():
-            raise SystemExit(f"results/metrics/{run}/: run the main job first (snakemake --cores all results/table1.csv)")
+            raise SystemExit(f"results/metrics/{run}/: run the workflow first (snakemake --cores all results/table1.csv; "
+                             "dpms-ant and the GAN baselines with --configfile config/baselines.yaml)")
     return runs
 
 

@@ -158,7 +158,7 @@ def test_methods_are_in_the_gan_family_and_config_is_checked():
 
     from tests.conftest import ROOT
 
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = yaml.safe_load((ROOT / "params.yaml").read_text()) | yaml.safe_load((ROOT / "config/baselines.yaml").read_text())
     check_config(params, ROOT)
     with pytest.raises(ConfigError, match="resolution"):
         check_config({**params, "resolution": 48}, ROOT)
@@ -214,7 +214,7 @@ def test_workflow_routes_each_family_to_its_own_rules():
     from tests.conftest import ROOT, run
 
     def jobs(target):
-        out = run(["snakemake", "-n", "-F", target, "--quiet", "rules"], cwd=ROOT).stdout
+        out = run(["snakemake", "-n", "-F", target, "--quiet", "rules", "--configfile", "config/baselines.yaml"], cwd=ROOT).stdout
         return {line.split()[0] for line in out.splitlines() if line.strip() and line.split()[-1].isdigit()}
 
     gan_rules, ddpm_rules = {"import_source_gan", "adapt_gan", "sample_gan"}, {"import_source", "adapt", "sample"}

@@ -129,10 +129,16 @@ def test_a_tampered_release_is_refused_by_the_loaders(tmp_path):
 
 def test_main_job_dag_trains_no_source_model_and_no_backbone(tmp_path):
     project = copy_project(tmp_path / "project")
-    out = run(["snakemake", "-n", "results/table1.csv", "--quiet", "rules"], cwd=project).stdout
-    jobs = {line.split()[0] for line in out.splitlines() if line.strip() and not line.startswith(("job", "-", "total"))}
-    assert {"import_source", "import_backbone", "import_source_gan", "adapt", "adapt_gan", "evaluate"} <= jobs
-    assert not {"pretrain_source", "train_backbone", "pretrain_source_gan"} & jobs, jobs
+    def jobs(*overlay):
+        out = run(["snakemake", "-n", "results/table1.csv", "--quiet", "rules", *overlay], cwd=project).stdout
+        return {line.split()[0] for line in out.splitlines() if line.strip() and not line.startswith(("job", "-", "total"))}
+
+    main_job, comparison = jobs(), jobs("--configfile", "config/baselines.yaml")
+    assert {"import_source", "import_backbone", "adapt", "sample", "evaluate", "table"} <= main_job
+    assert not {"import_source_gan", "adapt_gan", "render_source"} & main_job, main_job  # the diffusion rows only
+    assert {"import_source_gan", "adapt_gan", "ewc_fisher", "render_source"} <= comparison
+    for dag in (main_job, comparison):
+        assert not {"pretrain_source", "train_backbone", "pretrain_source_gan"} & dag, dag
 
 
 @pytest.mark.slow

@@ -32,7 +32,8 @@ T2I = config.get("t2i") or {}
 # The diffusion and GAN rules write the same output patterns; each rule constrains {method} to its family.
 DIFFUSION_METHODS_RE = "|".join(sorted((m for m, f in METHOD_FAMILIES.items() if f != "gan"), key=len, reverse=True))
 GAN_METHODS_RE = "|".join(sorted((m for m, f in METHOD_FAMILIES.items() if f == "gan"), key=len, reverse=True))
-GAN_ENABLED = any(METHOD_FAMILIES.get(m) == "gan" for m in config["methods"])
+# The GAN rules: when the tables have a GAN row (config/baselines.yaml), or to train the source GAN (config/release.yaml).
+GAN_ENABLED = any(METHOD_FAMILIES.get(m) == "gan" for m in config["methods"]) or not config.get("gan", {}).get("pretrained")
 
 # Threads per job. The many small jobs (adaptations, sampling, metrics) take one thread each and run side by side:
 # on this project's 32 px models two 1-thread jobs do ~2x the work of one, a 2-thread job only 1.5-1.6x

@@ -1,6 +1,7 @@
 # GAN baselines (TGAN, FreezeD, EWC, CDC): a source GAN pre-trained on the same source images, adapted to the same
 # K-shot sets and sampled into the same folders as the diffusion methods, so the metric rules treat all alike.
-# Independent of the diffusion source model. Only active when config["methods"] names a GAN method.
+# Independent of the diffusion source model. Active when config["methods"] names a GAN method (config/baselines.yaml)
+# or the source GAN is trained here (gan.pretrained: null, config/release.yaml).
 
 if GAN_ENABLED:
 
