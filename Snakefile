@@ -1,5 +1,6 @@
 # DomainStudio pipeline: few-shot, domain-driven adaptation of diffusion models.
-#   snakemake --cores all results/table1.csv             (main job, embedded default)
+#   snakemake --cores all results/table1.csv             (main job, embedded default: the diffusion rows)
+#   snakemake --cores all results/table1.csv --configfile config/baselines.yaml   (+ DPMs-ANT and the GAN baselines)
 #   snakemake --cores all --configfile config/smoke.yaml  (smoke run)
 # The DAG lives here and in workflow/rules/; params.yaml is the one configuration.
 

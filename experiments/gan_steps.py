@@ -1,11 +1,11 @@
-"""How long the GAN baselines adapt: the main job's seed-0 GAN runs of one domain adapted again with other step
-counts (or learning rate), sampled and scored exactly as the main job scores them (docs/baselines.md).
+"""How long the GAN baselines adapt: the workflow's seed-0 GAN runs of one domain adapted again with other step
+counts (or learning rate), sampled and scored exactly as the workflow scores them (docs/baselines.md).
 
     python experiments/gan_steps.py --domain sketches --methods tgan cdc --steps 600 1500 --figure gan_steps.png
-(after `snakemake --cores all results/table1.csv`.) Per step count and method it runs the workflow's own verbs
+(after `snakemake --cores all results/table1.csv --configfile config/baselines.yaml`.) Per step count and method it runs the workflow's own verbs
 (`domainstudio adapt-gan` with params.yaml's gan settings but ``steps`` and ``--lr``, `domainstudio sample-gan`,
-then `domainstudio evaluate` with the main job's evaluate settings) into ``--out``, and prints Intra-LPIPS, near-copy
-fraction, FID and in-domain beside the main job's own numbers (its ``gan.adapt.steps``). ``--figure`` writes the first
+then `domainstudio evaluate` with the workflow's evaluate settings) into ``--out``, and prints Intra-LPIPS, near-copy
+fraction, FID and in-domain beside the workflow's own numbers (its ``gan.adapt.steps``). ``--figure`` writes the first
 samples of each method at every step count as one labelled grid, under the domain's training images. Runs already
 scored in ``--out`` are not repeated.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from domainstudio.config import gan_adapt_config
+from domainstudio.config import EWC_FISHER, gan_adapt_config
 from domainstudio.data.images import load_image_folder
 from main_job_scoring import evaluate, main_job_runs, print_scores, run_arguments, sample_images
 
@@ -39,7 +39,7 @@ def adapt_sample_score(run: str, steps: int, lr: float, a, params: dict) -> Path
     metrics.mkdir(parents=True)
     gan = params["gan"]
     cfg = gan_adapt_config({**gan, "adapt": {**gan["adapt"], "steps": steps, "lr": lr}}, method, seed.removeprefix("seed"))
-    fisher = ["--fisher", f"models/{world}/ewc_fisher/{seed}.pt"] if method == "ewc" else []
+    fisher = ["--fisher", EWC_FISHER.format(world=world, seed=seed.removeprefix("seed"))] if method == "ewc" else []
     subprocess.run(["domainstudio", "adapt-gan", "--source", f"models/{world}/source_gan", "--images",
                     f"data/{world}/{domain}/{shots}", "--shots", shots.removesuffix("shot"), "--method", method,
                     "--config-json", json.dumps(cfg), *fisher, "--out", str(model), "--threads", str(a.threads)],
@@ -68,7 +68,7 @@ def main() -> None:
     folders = {(run, s): Path(f"results/metrics/{run}") if main_job(s) else adapt_sample_score(run, s, lr, a, params)
                for run in runs for s in steps}
     print(f"{a.domain}, {a.shots} shots, seed {a.seed}; GAN adaptation steps {steps}, lr {lr:g} "
-          f"(the main job: {main_steps} steps, lr {main_lr:g})")
+          f"(the workflow: {main_steps} steps, lr {main_lr:g})")
     print_scores([(run.split("/")[3], s, folders[run, s]) for run in runs for s in steps])
     if a.figure:
         from domainstudio.report.figures import labelled_grid

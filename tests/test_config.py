@@ -159,7 +159,7 @@ def test_gan_adapt_job_gets_the_shared_settings_and_only_its_method_block(tmp_pa
     import json
     import re
 
-    from domainstudio.config import gan_adapt_config
+    from domainstudio.config import EWC_FISHER, gan_adapt_config
 
     project = copy_project(tmp_path / "p")
     gan = yaml.safe_load((project / "params.yaml").read_text())["gan"]
@@ -167,6 +167,7 @@ def test_gan_adapt_job_gets_the_shared_settings_and_only_its_method_block(tmp_pa
     config = json.loads(re.search(r"adapt-gan .*?--config-json '(\{.*?\})'", out).group(1))
     assert config == {"adapt": {**gan["adapt"], "seed": 2}, "methods": {"ewc": gan["methods"]["ewc"]}}
     assert config == gan_adapt_config(gan, "ewc", "2")
+    assert f"--fisher {EWC_FISHER.format(world='faces', seed=2)} " in out  # the path experiments/gan_steps.py passes too
 
 
 @pytest.mark.parametrize("overlay", [{}, {"evaluate": {"resize": 64, "lpips_samples": 500}}])

@@ -38,6 +38,8 @@ PAIRWISE_REDUCTIONS = ("sum", "mean")
 PAPER_SETTINGS_METHODS = ("domainstudio-paper",)
 # Methods trained with adapt.ant (DPMs-ANT): adaptors on the frozen source, a domain classifier on the source images.
 ANT_METHODS = ("dpms-ant",)
+# EWC's Fisher information of the source GAN, one file per seed for every domain and K (rule ewc_fisher).
+EWC_FISHER = "models/{world}/ewc_fisher/seed{seed}.pt"
 
 
 def gan_adapt_config(gan: dict, method: str, seed: int | str) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from domainstudio.config import (ANT_METHODS, METHOD_FAMILIES, PAPER_SETTINGS_METHODS, ConfigError, check_config,
+from domainstudio.config import (ANT_METHODS, EWC_FISHER, METHOD_FAMILIES, PAPER_SETTINGS_METHODS, ConfigError, check_config,
                                  embedded_domains, evaluate_arguments, gan_adapt_config, lpips_arguments,
                                  needs_metric_backbone)
 from domainstudio.t2i.config import check_t2i_config

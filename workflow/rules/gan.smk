@@ -69,7 +69,7 @@ if GAN_ENABLED:
         input:
             "models/{world}/source_gan",
         output:
-            "models/{world}/ewc_fisher/seed{seed}.pt",
+            EWC_FISHER,
         params:
             cfg=ewc_fisher_config_json,
         threads: JOB_THREADS

@@ -140,7 +140,7 @@ def ewc_fisher_config_json(wildcards):
 
 def gan_fisher_input(wildcards):
     """EWC reads the source GAN's Fisher information of its seed, computed once for every domain and K."""
-    return {"fisher": f"models/{wildcards.world}/ewc_fisher/seed{wildcards.seed}.pt"} if wildcards.method == "ewc" else {}
+    return {"fisher": EWC_FISHER.format(world=wildcards.world, seed=wildcards.seed)} if wildcards.method == "ewc" else {}
 
 
 def gan_fisher_arg(wildcards, input):
