@@ -2,8 +2,8 @@
 the size of TGAN's final generator loss (docs/baselines.md, "How the weights are set").
 
     python experiments/ewc_weight.py [--runs <pattern>]
-(after `snakemake --cores all results/table1.csv --configfile config/baselines.yaml` has adapted TGAN; `--runs` points at other TGAN runs, e.g.
-experiments/gan_steps.py's at another step count:
+(after `snakemake --cores all results/table1.csv --configfile config/baselines.yaml` has adapted TGAN; `--runs`
+points at other TGAN runs, e.g. experiments/gan_steps.py's at another step count:
 experiments/out/gan_steps/steps600_lr0.002/{world}/{domain}/{shots}shot/tgan/seed{seed}/model.)
 Per domain it prints TGAN's final generator loss (mean of the last quarter of train_log.csv), the Fisher penalty
 sum_i F_i (theta_i - theta_S,i)^2 of TGAN's weights under the source GAN's Fisher (gan.methods.ewc: fisher,

@@ -2,10 +2,10 @@
 counts (or learning rate), sampled and scored exactly as the workflow scores them (docs/baselines.md).
 
     python experiments/gan_steps.py --domain sketches --methods tgan cdc --steps 600 1500 --figure gan_steps.png
-(after `snakemake --cores all results/table1.csv --configfile config/baselines.yaml`.) Per step count and method it runs the workflow's own verbs
-(`domainstudio adapt-gan` with params.yaml's gan settings but ``steps`` and ``--lr``, `domainstudio sample-gan`,
-then `domainstudio evaluate` with the workflow's evaluate settings) into ``--out``, and prints Intra-LPIPS, near-copy
-fraction, FID and in-domain beside the workflow's own numbers (its ``gan.adapt.steps``). ``--figure`` writes the first
+(after `snakemake --cores all results/table1.csv --configfile config/baselines.yaml`.) Per step count and method it
+runs the workflow's own verbs (`domainstudio adapt-gan` with params.yaml's gan settings but ``steps`` and ``--lr``,
+`domainstudio sample-gan`, then `domainstudio evaluate` with the workflow's evaluate settings) into ``--out``, and
+prints Intra-LPIPS, near-copy fraction, FID and in-domain beside the workflow's own numbers (its ``gan.adapt.steps``). ``--figure`` writes the first
 samples of each method at every step count as one labelled grid, under the domain's training images. Runs already
 scored in ``--out`` are not repeated.
 """

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from domainstudio.cli import main
-from domainstudio.config import METHOD_FAMILIES, ConfigError, check_config
+from domainstudio.config import METHOD_FAMILIES, ConfigError, check_config, gan_rules_active
 from domainstudio.data.images import save_images
 from domainstudio.gan.artifact import build_gan, load_gan, sample_gan
 from domainstudio.gan.losses import cross_domain_consistency_loss, ewc_fisher, ewc_penalty
@@ -164,6 +164,15 @@ def test_methods_are_in_the_gan_family_and_config_is_checked():
         check_config({**params, "resolution": 48}, ROOT)
     with pytest.raises(ConfigError, match="gan"):
         check_config({k: v for k, v in params.items() if k != "gan"}, ROOT)
+    # the GAN rules: for a GAN row, or to train the source GAN (config/release.yaml); a config without gan: has none
+    main_job = yaml.safe_load((ROOT / "params.yaml").read_text())
+    release = {**main_job, "gan": {**main_job["gan"], "pretrained": None}}
+    without_gan = {k: v for k, v in main_job.items() if k != "gan"}
+    assert gan_rules_active(params) and gan_rules_active(release)
+    assert not gan_rules_active(main_job) and not gan_rules_active(without_gan)
+    check_config(without_gan, ROOT)
+    with pytest.raises(ConfigError, match="resolution: the GAN baselines .*source GAN trained here"):
+        check_config({**release, "resolution": 48}, ROOT)
 
 
 def test_cli_pretrain_adapt_sample(tmp_path):

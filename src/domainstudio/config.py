@@ -42,6 +42,13 @@ ANT_METHODS = ("dpms-ant",)
 EWC_FISHER = "models/{world}/ewc_fisher/seed{seed}.pt"
 
 
+def gan_rules_active(config: dict) -> bool:
+    """Whether the workflow needs its GAN rules: a table has a GAN row (config/baselines.yaml), or the source GAN is
+    trained here (``gan.pretrained: null``, config/release.yaml). A configuration without a gan: section has none."""
+    gan_rows = any(METHOD_FAMILIES.get(m) == "gan" for m in config["methods"])
+    return gan_rows or ("gan" in config and not config["gan"].get("pretrained"))
+
+
 def gan_adapt_config(gan: dict, method: str, seed: int | str) -> dict:
     """The ``--config-json`` of ``adapt-gan`` for one run: params.yaml's shared ``gan.adapt`` settings with the run's
     seed, and only this method's block of ``gan.methods`` (so that changing one method reruns only its jobs)."""
@@ -187,12 +194,13 @@ def _check_report(config: dict) -> None:
             and config["adapt"]["train"].get("batch_size", MIN_PAIRWISE_SAMPLES) < MIN_PAIRWISE_SAMPLES):
         raise ConfigError(f"adapt.train.batch_size: report methods with relative-distance terms need a batch size of at least {MIN_PAIRWISE_SAMPLES}")
     gan_methods = [m for m in config["methods"] if METHOD_FAMILIES.get(m) == "gan"]
-    if gan_methods:
+    if gan_rules_active(config):
         if "gan" not in config:
             raise ConfigError(f"gan: methods {gan_methods} are GAN baselines and need the gan: section of params.yaml")
         res = config["resolution"]
         if res < 8 or res & (res - 1):
-            raise ConfigError(f"resolution: the GAN baselines {gan_methods} need a power of two of at least 8, not {res}")
+            raise ConfigError(f"resolution: the GAN baselines {gan_methods or '(the source GAN trained here)'} need a power "
+                              f"of two of at least 8, not {res}")
         patch = config["gan"].get("network", {}).get("patch_resolution", 8)
         feature_batch = config["gan"].get("methods", {}).get("cdc", {}).get("feature_batch", MIN_PAIRWISE_SAMPLES)
         if "cdc" in gan_methods and feature_batch < MIN_PAIRWISE_SAMPLES:

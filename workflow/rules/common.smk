@@ -9,7 +9,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from domainstudio.config import (ANT_METHODS, EWC_FISHER, METHOD_FAMILIES, PAPER_SETTINGS_METHODS, ConfigError, check_config,
-                                 embedded_domains, evaluate_arguments, gan_adapt_config, lpips_arguments,
+                                 embedded_domains, evaluate_arguments, gan_adapt_config, gan_rules_active, lpips_arguments,
                                  needs_metric_backbone)
 from domainstudio.t2i.config import check_t2i_config
 
@@ -32,8 +32,7 @@ T2I = config.get("t2i") or {}
 # The diffusion and GAN rules write the same output patterns; each rule constrains {method} to its family.
 DIFFUSION_METHODS_RE = "|".join(sorted((m for m, f in METHOD_FAMILIES.items() if f != "gan"), key=len, reverse=True))
 GAN_METHODS_RE = "|".join(sorted((m for m, f in METHOD_FAMILIES.items() if f == "gan"), key=len, reverse=True))
-# The GAN rules: when the tables have a GAN row (config/baselines.yaml), or to train the source GAN (config/release.yaml).
-GAN_ENABLED = any(METHOD_FAMILIES.get(m) == "gan" for m in config["methods"]) or not config.get("gan", {}).get("pretrained")
+GAN_ENABLED = gan_rules_active(config)
 
 # Threads per job. The many small jobs (adaptations, sampling, metrics) take one thread each and run side by side:
 # on this project's 32 px models two 1-thread jobs do ~2x the work of one, a 2-thread job only 1.5-1.6x
