@@ -100,6 +100,75 @@ def test_adversarial_noise_raises_the_loss_it_ascends_and_zero_steps_keep_the_no
     assert all(p.grad is None for p in unet.parameters())  # only the noise was differentiated
 
 
+class TimeScaledLinearClassifier(torch.nn.Module):
+    """logits_k = (1 + t / T) <w_k, x>: its log-softmax gradient is known in closed form and depends on t."""
+
+    def __init__(self, w: torch.Tensor):
+        super().__init__()
+        self.w = torch.nn.Parameter(w)
+
+    def forward(self, x, t):
+        return (1 + t.float() / 1000)[:, None] * (x.flatten(1) @ self.w.T)
+
+
+def reference_ant_loss(x0, start, w, draws, a, c, steps, omega, label=TARGET, sign=-1.0, by_abar=True):
+    """DPMs-ANT's loss written out in float64 for eps_theta(x_t) = a x_t and the classifier above: ``steps`` ascent
+    steps e <- standardise(e + omega (2/B)(1 - a sqrt(1 - abar))(e - a x_t(e))) at the timesteps ``draws[j]``, then
+    at ``draws[-1]``: mean_b ||e_b + sign c (1 - abar_t) grad log p(label | x_t) - a x_t||^2 (the method: sign -1,
+    label target; ``by_abar=False`` drops the (1 - abar_t)). Returns (loss, guidance_rms)."""
+    x0, e, w = x0.double().numpy(), start.double().numpy(), w.double().numpy()
+    B = len(x0)
+    for j in range(steps):
+        moved = []
+        for b in range(B):
+            s, n = math.sqrt(ABAR[draws[j][b]]), math.sqrt(1 - ABAR[draws[j][b]])
+            x_t = s * x0[b] + n * e[b]
+            m = e[b] + omega * 2 / B * (1 - a * n) * (e[b] - a * x_t)
+            moved.append((m - m.mean()) / m.std(ddof=1))
+        e = np.stack(moved)
+    losses, rms = [], []
+    for b in range(B):
+        t = draws[-1][b]
+        s, n = math.sqrt(ABAR[t]), math.sqrt(1 - ABAR[t])
+        x_t = s * x0[b] + n * e[b]
+        scale = 1 + t / 1000
+        logits = scale * (w @ x_t.flatten())
+        p = np.exp(logits - logits.max()); p /= p.sum()
+        grad = (scale * (w[label] - p @ w)).reshape(x_t.shape)  # d/dx log softmax(scale W x)_label
+        shift = c * (1 - ABAR[t] if by_abar else 1.0) * grad
+        losses.append(float(((e[b] + sign * shift - a * x_t) ** 2).sum()))
+        rms.append(math.sqrt(float((shift ** 2).mean())))
+    return float(np.mean(losses)), float(np.mean(rms))
+
+
+@pytest.mark.parametrize("steps", [0, 2])
+def test_dpms_ant_loss_equals_the_written_out_objective(steps):
+    """AdversarialNoiseTraining as a whole: eps_0 drawn first, then J antithetic t (the first B // 2 + 1 drawn, the
+    rest mirrored) for the ascent and one more for the loss, which subtracts c (1 - abar_t) grad log p(y = target |
+    x_t, t) from the noise: the target label, a minus sign, the scale c (1 - abar_t)."""
+    B, T = 4, 1000
+    x0 = torch.rand(B, 3, 4, 4, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    w = 0.3 * torch.randn(2, 48, generator=torch.Generator().manual_seed(1))
+    a, options = 0.7, ant.AntOptions(guidance_scale=5.0, adversarial_steps=steps, adversarial_step_size=0.3)
+    g = torch.Generator().manual_seed(7)
+    start = torch.randn(x0.shape, generator=g)
+    draws = []
+    for _ in range(steps + 1):
+        half = torch.randint(0, T, (B // 2 + 1,), generator=g).tolist()
+        draws.append((half + [T - 1 - t for t in half])[:B])
+    expected, rms = reference_ant_loss(x0, start, w, draws, a, options.guidance_scale, steps, options.adversarial_step_size)
+    objective = ant.AdversarialNoiseTraining(SCHED, TimeScaledLinearClassifier(w), options)
+    loss, terms = objective(LinearEps(a), x0, torch.Generator().manual_seed(7))
+    assert loss.item() == pytest.approx(expected, rel=1e-4)
+    assert terms["l_ant"] == pytest.approx(expected, rel=1e-4) and terms["guidance_rms"] == pytest.approx(rms, rel=1e-4)
+    # the guidance matters here: the other label, the other sign, no (1 - abar_t) or no guidance each move the loss far
+    wrong = [reference_ant_loss(x0, start, w, draws, a, 5.0, steps, 0.3, label=SOURCE)[0],
+             reference_ant_loss(x0, start, w, draws, a, 5.0, steps, 0.3, sign=+1.0)[0],
+             reference_ant_loss(x0, start, w, draws, a, 5.0, steps, 0.3, by_abar=False)[0],
+             reference_ant_loss(x0, start, w, draws, a, 0.0, steps, 0.3)[0]]
+    assert all(abs(v - expected) > 1e-2 * expected for v in wrong)
+
+
 def test_antithetic_timesteps_come_in_mirrored_pairs():
     t = antithetic_timesteps(5, 1000, torch.Generator().manual_seed(0))
     assert t.tolist()[3:] == [999 - t[0].item(), 999 - t[1].item()] and len(t) == 5

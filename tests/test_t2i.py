@@ -299,11 +299,15 @@ def test_a_v_prediction_pipeline_is_refused_before_any_compute(tiny_dir, tmp_pat
 
 
 @pytest.mark.parametrize("options", [T2IOptions(), T2IOptions(pairwise_reference="class-half", kl_direction="official",
-                                                               timesteps="shared", reference_gradient="flow")])
+                                                               timesteps="shared", reference_gradient="flow"),
+                                     T2IOptions(hfmse_weighting="abar"),
+                                     T2IOptions(pairwise_reference="class-half", hfmse_weighting="abar", prior_weight=0.5)])
 def test_t2i_terms_equal_the_written_out_equations(pipe, options):
     """Every term of the text-to-image objective recomputed from its equation, with the t and eps the objective
     draws: DreamBooth's two MSEs, L_img and L_hf on decoded x0 (reference: the pairwise KL written out, in numpy),
-    L_hfmse; for the default and the official release's choices (one t per batch, class half as the reference)."""
+    L_hfmse = (1/n) sum_i w_i mean_pixels (hf(D(x0_hat_i)) - hf(x_i))^2 over the instance half, w_i = 1
+    (``hfmse_weighting: none``) or abar of the instance sample's own t (``abar``); for the default, the official
+    release's choices (one t per batch, class half as the reference) and both weightings."""
     from tests.test_term_values import reference_haar_highpass, reference_relative_distance
 
     batch, n, sched, unet = fixed_batch(pipe), 3, pipe.scheduler, perturbed(pipe.unet)
@@ -326,20 +330,26 @@ def test_t2i_terms_equal_the_written_out_equations(pipe, options):
             ada, ref = img_cls.numpy(), decode(x0_src).numpy()
         else:
             ada, ref = img_ins.numpy(), img_cls.numpy()
+    hf_ins, hf_x = (reference_haar_highpass(x.numpy().astype(np.float64)) for x in (img_ins, batch.x_ins))
+    weight = [float(sched.alphas_cumprod.double()[t[i]]) if options.hfmse_weighting == "abar" else 1.0 for i in range(n)]
     expected = {
         "l_instance": float(((eps[:n] - noise[:n]) ** 2).mean()), "l_prior": float(((eps[n:] - noise[n:]) ** 2).mean()),
         "l_img": reference_relative_distance(ada, ref, options.kl_direction),
         "l_hf": reference_relative_distance(reference_haar_highpass(ada.astype(np.float64)),
                                             reference_haar_highpass(ref.astype(np.float64)), options.kl_direction),
-        "l_hfmse": float(((reference_haar_highpass(img_ins.numpy().astype(np.float64))
-                           - reference_haar_highpass(batch.x_ins.numpy().astype(np.float64))) ** 2).mean()),
+        "l_hfmse": sum(weight[i] * float(((hf_ins[i] - hf_x[i]) ** 2).mean()) for i in range(n)) / n,
     }
     obj = DreamBoothDomainStudio(sched, pipe.vae, pipe.unet, DomainStudioWeights(2.0, 3.0, 0.5), options)
     loss, terms = obj(unet, batch, torch.Generator().manual_seed(11))
     for name, value in expected.items():
         assert terms[name] == pytest.approx(value, rel=2e-3, abs=1e-7), name
-    total = expected["l_instance"] + expected["l_prior"] + 2.0 * expected["l_img"] + 3.0 * expected["l_hf"] + 0.5 * expected["l_hfmse"]
+    total = (expected["l_instance"] + options.prior_weight * expected["l_prior"] + 2.0 * expected["l_img"] + 3.0 * expected["l_hf"]
+             + 0.5 * expected["l_hfmse"])
     assert loss.item() == pytest.approx(total, rel=2e-3)
+    if options.hfmse_weighting == "abar":  # abar of the class half's t instead would move L_hfmse far
+        other = [float(sched.alphas_cumprod.double()[t[n + i]]) for i in range(n)]
+        wrong = sum(other[i] * float(((hf_ins[i] - hf_x[i]) ** 2).mean()) for i in range(n)) / n
+        assert abs(wrong - expected["l_hfmse"]) > 1e-2 * expected["l_hfmse"]
 
 
 def test_official_t2i_gradient_reaches_the_class_half_only_with_flow(pipe):

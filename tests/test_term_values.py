@@ -174,6 +174,66 @@ def test_domainstudio_objective_is_the_weighted_sum_of_the_written_out_terms(opt
     assert loss.item() == pytest.approx(total, rel=1e-3)
 
 
+@pytest.mark.parametrize("lo, hi, t", [
+    (500, None, [499, 500, 501, 0, 999, 250, 750, 998]),
+    (200, 800, [199, 200, 201, 500, 650, 798, 799, 800, 801]),
+])
+def test_domainstudio_objective_on_and_beside_the_window_edges(monkeypatch, lo, hi, t):
+    """L = L_simple + l2 L_img + l3 L_hf + l4 L_hfmse (eq. 11) with timesteps placed on and one step beside
+    pairwise_min_t and pairwise_max_t: the window keeps pairwise_min_t <= t < pairwise_max_t, decided sample by
+    sample in the reference; L_simple and the abar-weighted L_hfmse take the whole batch."""
+    from domainstudio.adapt import objectives
+
+    sched = build_scheduler(SchedulerConfig())
+    source, adapted = tiny_unet(), tiny_unet()
+    with torch.no_grad():
+        for p in adapted.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    t = torch.tensor(t)
+    n = len(t)
+    x0 = torch.rand(n, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(5))
+
+    def placed(scheduler, x0, generator):  # the objective's draw of t and eps, with t placed
+        return objectives.NoisedBatch(x0, noise, t, scheduler.add_noise(x0, noise, t))
+
+    monkeypatch.setattr(objectives, "noised_batch", placed)
+    weights = DomainStudioWeights(l_img=2.0, l_hf=1.0, l_hfmse=0.05)
+    options = DomainStudioOptions(pairwise_min_t=lo, pairwise_max_t=hi)
+    loss, terms = DomainStudio(sched, source, weights, options, batch_size=n)(adapted, x0, torch.Generator().manual_seed(0))
+
+    x_t = sched.add_noise(x0, noise, t)
+    with torch.no_grad():
+        eps_ada, eps_sou = adapted(x_t, t).sample.double().numpy(), source(x_t, t).sample.double().numpy()
+    abar = sched.alphas_cumprod.double().numpy()
+    x_t, eps, x0 = x_t.double().numpy(), noise.double().numpy(), x0.double().numpy()
+    ts = t.tolist()
+    x0_ada = np.stack([(x_t[i] - math.sqrt(1 - abar[ts[i]]) * eps_ada[i]) / math.sqrt(abar[ts[i]]) for i in range(n)])
+    x0_sou = np.stack([(x_t[i] - math.sqrt(1 - abar[ts[i]]) * eps_sou[i]) / math.sqrt(abar[ts[i]]) for i in range(n)])
+
+    def window(lo, hi):
+        return [i for i in range(n) if lo <= ts[i] and (hi is None or ts[i] < hi)]
+
+    def objective(keep):
+        hf = reference_haar_highpass
+        return {"l_simple": float(((eps_ada - eps) ** 2).mean()),
+                "l_img": reference_relative_distance(x0_ada[keep], x0_sou[keep], "paper"),
+                "l_hf": reference_relative_distance(hf(x0_ada[keep]), hf(x0_sou[keep]), "paper"),
+                "l_hfmse": reference_hf_mse(x0_ada, x0, abar[ts])}
+
+    keep = window(lo, hi)
+    expected = objective(keep)
+    assert terms["pairwise_n"] == len(keep)
+    for name, value in expected.items():
+        assert terms[name] == pytest.approx(value, rel=1e-3), name
+    total = expected["l_simple"] + 2.0 * expected["l_img"] + 1.0 * expected["l_hf"] + 0.05 * expected["l_hfmse"]
+    assert loss.item() == pytest.approx(total, rel=1e-3)
+    # each edge one step off keeps another set of samples and moves L_img by far more than the tolerance
+    for other in (window(lo + 1, hi), window(lo - 1, hi)) + (() if hi is None else (window(lo, hi + 1), window(lo, hi - 1))):
+        assert other != keep
+        assert abs(objective(other)["l_img"] - expected["l_img"]) > 1e-2 * expected["l_img"]
+
+
 def test_cdc_distance_loss_is_the_sum_over_layers_of_the_written_out_kl():
     """CDC's L_dist (Ojha et al. eq. 1-2): per layer, KL(adapted || source) of the softmax over j != i."""
     g = torch.Generator().manual_seed(0)
@@ -219,6 +279,46 @@ def test_cdc_with_one_layer_per_anchor_takes_row_i_from_that_layer_only(directio
     assert cross_domain_consistency_loss(ada, src, direction, reduction).item() != pytest.approx(expected, rel=1e-3)
 
 
+def test_cdc_official_layers_draw_one_block_from_8_px_up_per_anchor():
+    """layers: random, the official feat_ind = randint(1, n_latent - 1): never the 4x4 layer. Here: a block from 8 px
+    up per anchor, the z and the blocks drawn in that order from the step's stream; the regulariser is lambda times
+    the mean over the n (n - 1) entries of KL(source || adapted) of each anchor's row on its block, written out."""
+    from domainstudio.gan.artifact import build_gan
+    from domainstudio.gan.methods import Cdc, CdcConfig, random_layers
+    from domainstudio.gan.networks import GanNetworkConfig
+
+    G, D = build_gan(GanNetworkConfig(z_dim=8, w_dim=8, mapping_layers=1, channel_base=64, channel_max=16, patch_resolution=8), 32, 0)
+    cfg = CdcConfig(weight=7.0, feature_batch=5, kl_direction="official", reduction="mean", layers="random")
+    rule = Cdc(G, D, cfg, anchors=3, rng=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for p in G.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    n_blocks = len(G.blocks)  # 4, 8, 16, 32 px
+    drawn = random_layers(n_blocks, 20000, torch.Generator().manual_seed(0))
+    assert sorted(drawn.unique().tolist()) == [1, 2, 3]  # every block but the 4x4 one
+    assert (drawn.bincount(minlength=n_blocks)[1:].double() / len(drawn) - 1 / 3).abs().max() < 0.02
+
+    rng = torch.Generator().manual_seed(4)
+    z = torch.randn(cfg.feature_batch, 8, generator=rng)
+    layer = torch.randint(1, n_blocks, (cfg.feature_batch,), generator=rng).tolist()
+    assert len(set(layer)) > 1
+    with torch.no_grad():
+        _, src = rule.source(z, return_features=True)
+        _, ada = G(z, return_features=True)
+    n, expected = cfg.feature_batch, 0.0
+    for i in range(n):
+        a, s_ = ada[layer[i]].reshape(n, -1).double().numpy(), src[layer[i]].reshape(n, -1).double().numpy()
+        cos = lambda x, j: float(x[i] @ x[j] / (np.linalg.norm(x[i]) * np.linalg.norm(x[j])))  # noqa: E731
+        others = [j for j in range(n) if j != i]
+        p_ada = np.exp([cos(a, j) for j in others]); p_ada /= p_ada.sum()
+        p_src = np.exp([cos(s_, j) for j in others]); p_src /= p_src.sum()
+        expected += float((p_src * np.log(p_src / p_ada)).sum())  # KLDivLoss(log p_ada, p_src), row i
+    expected = cfg.weight * expected / (n * (n - 1))
+    loss, terms = rule.generator_regulariser(G, torch.Generator().manual_seed(4))
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    assert terms["cdc"] == pytest.approx(expected / cfg.weight, rel=1e-5)
+
+
 def test_per_sample_fisher_is_the_mean_of_squared_per_sample_gradients():
     """EWC's Fisher (Li et al. eq. 3) by its definition: one backward pass per sample's -log D(G(z_i)) term,
     squared and averaged over all samples; the batch-mean estimate squares the mean gradient instead."""
@@ -253,7 +353,8 @@ def test_per_sample_fisher_is_the_mean_of_squared_per_sample_gradients():
 
 def test_freezed_freezes_exactly_the_first_layers_and_r1_follows_the_cdc_head():
     """FreezeD: after adaptation steps, from_rgb and the first (layers - 1) blocks hold their source weights bit for
-    bit and every other discriminator weight moved; CDC's official R1 differentiates the patch logits' sum."""
+    bit and every other discriminator weight moved; CDC's official R1 differentiates the mean of each image's patch
+    logits (its train.py: ``real_pred.view(B, -1).mean(1)``), written out patch by patch in float64."""
     from domainstudio.gan.artifact import build_gan
     from domainstudio.gan.losses import r1_penalty
     from domainstudio.gan.methods import Adaptation, FreezeD, FreezeDConfig
@@ -268,9 +369,19 @@ def test_freezed_freezes_exactly_the_first_layers_and_r1_follows_the_cdc_head():
     for n, p in D.named_parameters():
         changed = not torch.equal(p, before[n])
         assert changed != (n in frozen) or n == "patch_head.weight" or n.endswith("patch_head.bias"), n
-    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    D.double()
+    n_patches = D(x, patch=True).shape[1]
+    expected = 0.0
+    for b in range(len(x)):  # (1/B) sum_b ||grad_{x_b} (1/P) sum_p D_p(x_b)||^2, one backward pass per patch logit
+        xb = x[b:b + 1].clone().requires_grad_(True)
+        logits = D(xb, patch=True)[0]
+        grad_of_mean = sum(torch.autograd.grad(logits[p], xb, retain_graph=True)[0] for p in range(n_patches)) / n_patches
+        expected += grad_of_mean.pow(2).sum().item() / len(x)
+    got = r1_penalty(D, x, patch=True).item()
+    assert got == pytest.approx(expected, rel=1e-9)
     xr = x.clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(xr, patch=True).sum(), xr)
-    assert r1_penalty(D, x, patch=True).item() == pytest.approx(grad.pow(2).sum().item() / 2, rel=1e-5)
-    assert r1_penalty(D, x).item() != pytest.approx(r1_penalty(D, x, patch=True).item(), rel=1e-3)
+    (grad_of_sum,) = torch.autograd.grad(D(xr, patch=True).sum(), xr)
+    assert grad_of_sum.pow(2).sum().item() / len(x) == pytest.approx(n_patches ** 2 * got, rel=1e-9)  # the sum: P^2 times
+    assert r1_penalty(D, x).item() != pytest.approx(got, rel=1e-3)
     assert not Adaptation(G, D).r1_on_patches(True)

@@ -27,10 +27,12 @@ def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
 
 
 def r1_penalty(discriminator, real: torch.Tensor, patch: bool = False) -> torch.Tensor:
-    """R1 = E ||grad_x D(x)||^2 on real images (Mescheder et al. 2018, eq. 9, without the gamma / 2); with ``patch``
-    D(x) is the sum of the patch-level logits (CDC's official code regularises the head of the step)."""
+    """R1 = E ||grad_x D(x)||^2 on real images (Mescheder et al. 2018, eq. 9, without the gamma / 2). With ``patch``
+    D(x) is the mean of the image's patch-level logits, as CDC's official code forms it on patch steps
+    (``real_pred.view(B, -1).mean(1)`` before its ``d_r1_loss``)."""
     real = real.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(discriminator(real, patch=patch).sum(), real, create_graph=True)
+    logits = discriminator(real, patch=patch).reshape(len(real), -1).mean(1)  # one logit per image: a no-op without patch
+    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
     return grad.pow(2).flatten(1).sum(1).mean()
 
 

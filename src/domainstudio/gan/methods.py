@@ -47,7 +47,7 @@ class CdcConfig:
     # The paper's L_dist (defaults) or the official code's (docs/baselines.md, "CDC: paper and official code"):
     kl_direction: str = "paper"  # paper: KL(adapted || source); official: KL(source || adapted)
     reduction: str = "sum"       # sum over samples (paper); mean: over the n (n - 1) entries (official KLDivLoss())
-    layers: str = "all"          # all: summed over G's block outputs; random: one random block per anchor sample (official)
+    layers: str = "all"          # all: summed over G's block outputs; random: one random block from 8 px up per anchor (official)
     r1_head: str = "image"       # image: R1 on the image-level logit; step: on the head D uses at that step (official)
 
     def __post_init__(self):
@@ -150,6 +150,14 @@ class Ewc(Adaptation):
         return self.weight * penalty, {"ewc": penalty.item()}
 
 
+def random_layers(n_blocks: int, n: int, rng: torch.Generator) -> torch.Tensor:
+    """CDC's official ``feat_ind``: one layer per anchor sample, uniform over every synthesis layer but the first
+    (``randint(1, n_latent - 1)`` over its 4x4 layer and two layers per resolution from 8 px up). Here a block per
+    resolution: uniform over blocks 1 .. n_blocks - 1 (8 px up), skipping the 4x4 block, so each resolution is as
+    likely as in the official draw (docs/baselines.md)."""
+    return torch.randint(1, n_blocks, (n,), generator=rng)
+
+
 class Cdc(Adaptation):
     """CDC: distance consistency with a frozen copy of the source generator, plus the anchor split: every
     ``anchor_every``-th step samples z near one of K fixed anchors and D judges whole images; the other steps
@@ -181,7 +189,7 @@ class Cdc(Adaptation):
         with torch.no_grad():
             _, src = self.source(z, return_features=True)
         _, ada = generator(z, return_features=True)
-        layer = torch.randint(0, len(ada), (len(z),), generator=rng) if self.cfg.layers == "random" else None
+        layer = random_layers(len(ada), len(z), rng) if self.cfg.layers == "random" else None
         dist = cross_domain_consistency_loss(ada, src, self.cfg.kl_direction, self.cfg.reduction, layer)
         return self.cfg.weight * dist, {"cdc": dist.item()}
 
