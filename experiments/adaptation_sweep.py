@@ -93,7 +93,7 @@ def main():
         unet, sched = load_source(a.source)
         objective = build_objective(weights, unet, sched, cfg.batch_size, options)
         t0 = time.perf_counter()
-        model = train(unet, images, objective, cfg, out / f"{name}.ckpt", "sweep")
+        model = train(unet, images, objective, cfg, out / f"{name}.ckpt", "sweep", groups=objective.options.pairwise_groups or 1)
         t_train = time.perf_counter() - t0
         samples = ddim_sample(model, sched, SampleConfig(**{**params["sample"], "n_samples": a.n, "seed": a.seed}))
         image_grid(samples[:48], columns=12, scale=2).save(out / f"{name}.png")

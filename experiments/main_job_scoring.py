@@ -11,15 +11,17 @@ from domainstudio.config import evaluate_arguments, needs_metric_backbone
 
 
 def scores(metrics: Path) -> dict:
-    """Intra-LPIPS, FID and factor-diversity fields of one metrics folder, merged."""
+    """Intra-LPIPS, FID, fidelity (when scored: older folders lack it) and factor-diversity fields of one metrics
+    folder, merged."""
     out = {}
-    for name in ("intra_lpips", "fid", "diversity"):
-        out.update(json.loads((metrics / f"{name}.json").read_text()))
+    for name in ("intra_lpips", "fid", "fidelity", "diversity"):
+        if name != "fidelity" or (metrics / f"{name}.json").exists():
+            out.update(json.loads((metrics / f"{name}.json").read_text()))
     return out
 
 
 def evaluate(samples: Path, metrics: Path, run: str, family: str, params: dict, threads: int = 1) -> None:
-    """``metrics``/{intra_lpips,fid,diversity}.json of ``samples``, for the main job's run ``run``
+    """``metrics``/{intra_lpips,fid,fidelity,diversity}.json of ``samples``, for the main job's run ``run``
     (world/domain/<K>shot/method/seed<s>) of method family ``family`` (ddpm or gan): rule evaluate's command
     (domainstudio.config.evaluate_arguments) on other samples."""
     world, domain, shots, method, seed = run.split("/")

@@ -22,8 +22,9 @@ from domainstudio.gan.train import GanTrainConfig
 from domainstudio.metrics.embedded_backbone import BackboneTrainConfig
 from domainstudio.metrics.evaluate import EvaluateConfig
 from domainstudio.metrics.source_quality import SourceQualityConfig
+from domainstudio.metrics.two_sample import TwoSampleConfig
 from domainstudio.models.source import SchedulerConfig, UNetConfig
-from domainstudio.sampling import SampleConfig
+from domainstudio.sampling import SAMPLERS, SampleConfig
 from domainstudio.t2i import T2I_METHODS
 from domainstudio.t2i.objective import PAIRWISE_REFERENCES, T2IOptions
 from domainstudio.t2i.sampling import T2ISampleConfig
@@ -44,6 +45,7 @@ BLOCKS = [
     (SchedulerConfig, "source.scheduler", ()),
     (SourceQualityConfig, "source.quality", ("snapshot_every",)),
     (BackboneTrainConfig, "evaluate.backbone_train", ()),
+    (TwoSampleConfig, "evaluate.c2st", ()),
     (GanNetworkConfig, "gan.network", ()),
     (GanTrainConfig, "gan.adapt", ()),
     (EwcConfig, "gan.methods.ewc", ()),
@@ -80,8 +82,9 @@ def test_dataclass_defaults_are_the_params_values(cls, path, workflow_keys):
 
 def test_evaluate_defaults_are_the_params_values():
     ev, own = PARAMS["evaluate"], defaults(EvaluateConfig)
-    assert (own["cluster_cap"], own["max_samples"], own["seed"], own["near_copy_quantile"]) == (
-        ev["cluster_cap"], ev["lpips_samples"], ev["seed"], ev["near_copy_quantile"])
+    assert (own["cluster_cap"], own["max_samples"], own["seed"], own["near_copy_quantile"], own["prdc_k"]) == (
+        ev["cluster_cap"], ev["lpips_samples"], ev["seed"], ev["near_copy_quantile"], ev["prdc_k"])
+    assert own["c2st"] == TwoSampleConfig()  # its values: the evaluate.c2st block above
 
 
 def enum(*path):
@@ -107,3 +110,8 @@ def test_schema_choices_are_the_codes_choices():
     assert enum("adapt", "options", "hfmse_weighting") == list(HFMSE_WEIGHTINGS)
     assert enum("adapt", "options", "haar") == list(HAAR_CONVENTIONS)
     assert enum("t2i", "options", "pairwise_reference") == list(PAIRWISE_REFERENCES)
+    assert enum("t2i", "options", "kl_direction") == list(KL_DIRECTIONS)
+    assert enum("t2i", "options", "pairwise_reduction") == list(PAIRWISE_REDUCTIONS)
+    assert enum("t2i", "options", "haar") == list(HAAR_CONVENTIONS)
+    assert enum("t2i", "options", "hfmse_weighting") == list(HFMSE_WEIGHTINGS)
+    assert enum("sample", "sampler") == list(SAMPLERS)

@@ -168,7 +168,10 @@ def test_methods_switch_terms_and_batch_one_is_an_error():
     assert method_weights("ds-img-hf", FULL) == DomainStudioWeights(l_img=1.0, l_hf=0.5)
     assert method_weights("domainstudio", FULL) == DomainStudioWeights(**FULL)
     assert method_weights("domainstudio-paper", FULL) == DomainStudioWeights(**FULL)  # its own weights come from adapt.paper
-    assert set(DIFFUSION_METHODS) == {"ddpm-ft", "ds-img", "ds-img-hf", "domainstudio", "domainstudio-paper"}
+    assert method_weights("domainstudio-official", FULL) == DomainStudioWeights(**FULL)  # its own weights come from adapt.official
+    assert method_weights("ddpm-ft-official", FULL) == DomainStudioWeights()
+    assert set(DIFFUSION_METHODS) == {"ddpm-ft", "ds-img", "ds-img-hf", "domainstudio", "domainstudio-paper",
+                                      "domainstudio-official", "ddpm-ft-official"}
     with pytest.raises(ValueError, match="unknown diffusion method"):
         method_weights("magic", FULL)
     sched = build_scheduler(SchedulerConfig())

@@ -120,8 +120,7 @@ def test_paper_loading_paths_run_on_standins(tmp_path):
 
     env = {"GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@localhost", "GIT_COMMITTER_NAME": "ci",
            "GIT_COMMITTER_EMAIL": "ci@localhost", "DVC_NO_ANALYTICS": "1"}
-    run(["git", "init", "-q"], cwd=project, env=env)
-    run(["dvc", "init", "-q"], cwd=project, env=env)
+    run(["git", "init", "-q"], cwd=project, env=env)  # the repository is a DVC project as cloned: no dvc init
     run(["dvc", "add", "data/ffhq"], cwd=project, env=env)
     assert (project / "data/ffhq.dvc").exists()
     assert run(["git", "check-ignore", "-q", "data/ffhq.dvc"], cwd=project, check=False).returncode == 1  # committable

@@ -155,6 +155,10 @@ def test_objective_refuses_bad_settings(pipe):
         DreamBoothDomainStudio(pipe.scheduler, pipe.vae, pipe.unet, DomainStudioWeights(), T2IOptions(pairwise_reference="x"))
     with pytest.raises(ValueError, match="frozen source"):
         DreamBoothDomainStudio(pipe.scheduler, pipe.vae, None, DomainStudioWeights(1.0, 0, 0))
+    with pytest.raises(ValueError, match="t2i.options.pairwise_reduction"):
+        T2IOptions(pairwise_reduction="max")
+    with pytest.raises(ValueError, match="t2i.options.haar"):
+        T2IOptions(haar="db2")
 
 
 def _train(tiny_dir, seed, weights=DomainStudioWeights(100.0, 100.0, 0.1)):
@@ -240,13 +244,15 @@ def test_cli_adapt_and_sample_write_pipeline_and_sample_folders(tiny_dir, tmp_pa
     common = ["--threads", "1"]
     assert main(["t2i-class-images", "--pipeline", str(tiny_dir), "--prompt", "a face", "--count", "3", "--resolution", "32",
                  "--config-json", json.dumps({"steps": 2}), "--out", str(tmp_path / "class"), *common]) == 0
-    cfg = {"train": {"steps": 2, "batch_size": 2}, "weights": {"l_img": 1.0, "l_hf": 1.0, "l_hfmse": 0.1}, "options": {},
+    cfg = {"train": {"steps": 2, "batch_size": 2}, "weights": {"l_img": 1.0, "l_hf": 1.0, "l_hfmse": 0.1},
+           "options": {"pairwise_reduction": "mean", "haar": "official", "timesteps": "shared"},
            "instance_prompt": "a sks face", "class_prompt": "a face"}
     assert main(["t2i-adapt", "--pipeline", str(tiny_dir), "--instance-images", str(tmp_path / "shots"), "--shots", "3",
                  "--class-images", str(tmp_path / "class"), "--method", "dreambooth", "--resolution", "32",
                  "--config-json", json.dumps(cfg), "--out", str(tmp_path / "model"), *common]) == 0
     record = json.loads((tmp_path / "model" / "adaptation.json").read_text())
     assert record["weights"] == {"l_img": 0.0, "l_hf": 0.0, "l_hfmse": 0.0, "l_vlb": 0.0}  # dreambooth ignores the DomainStudio weights
+    assert {k: record["options"][k] for k in ("pairwise_reduction", "haar", "timesteps")} == cfg["options"]
     assert "l_img" not in (tmp_path / "model" / "train_log.csv").read_text()
     assert main(["t2i-sample", "--model", str(tmp_path / "model"), "--resolution", "32", "--config-json",
                  json.dumps({"prompts": ["a sks face"], "n_per_prompt": 3, "steps": 2}), "--out", str(tmp_path / "s"), *common]) == 0
@@ -298,45 +304,58 @@ def test_a_v_prediction_pipeline_is_refused_before_any_compute(tiny_dir, tmp_pat
         load_t2i_pipeline(folder)
 
 
-@pytest.mark.parametrize("options", [T2IOptions(), T2IOptions(pairwise_reference="class-half", kl_direction="official",
-                                                               timesteps="shared", reference_gradient="flow"),
-                                     T2IOptions(hfmse_weighting="abar"),
-                                     T2IOptions(pairwise_reference="class-half", hfmse_weighting="abar", prior_weight=0.5)])
+RELEASE_T2I = T2IOptions(pairwise_reference="class-half", kl_direction="official", pairwise_reduction="mean", haar="official",
+                         hfmse_weighting="none", timesteps="shared", reference_gradient="flow")
+
+
+@pytest.mark.parametrize("options", [T2IOptions(), RELEASE_T2I, T2IOptions(hfmse_weighting="abar"),
+                                     T2IOptions(pairwise_reference="class-half", hfmse_weighting="abar", prior_weight=0.5),
+                                     T2IOptions(pairwise_reduction="mean", haar="official", hfmse_weighting="abar", timesteps="shared")],
+                         ids=["default", "release", "abar", "class-half-abar", "source-mean-official-shared"])
 def test_t2i_terms_equal_the_written_out_equations(pipe, options):
     """Every term of the text-to-image objective recomputed from its equation, with the t and eps the objective
-    draws: DreamBooth's two MSEs, L_img and L_hf on decoded x0 (reference: the pairwise KL written out, in numpy),
-    L_hfmse = (1/n) sum_i w_i mean_pixels (hf(D(x0_hat_i)) - hf(x_i))^2 over the instance half, w_i = 1
-    (``hfmse_weighting: none``) or abar of the instance sample's own t (``abar``); for the default, the official
-    release's choices (one t per batch, class half as the reference) and both weightings."""
+    draws: DreamBooth's two MSEs, L_img and L_hf on decoded x0 (reference: the pairwise KL written out in float64
+    loops, summed over i or, ``pairwise_reduction: mean``, averaged over the n (n - 1) entries), hf the Haar
+    high-pass written out per 2x2 block in either convention (``haar``), L_hfmse = (1/n) sum_i w_i mean_pixels
+    (hf(D(x0_hat_i)) - hf(x_i))^2 over the instance half, w_i = 1 (``hfmse_weighting: none``) or abar of the
+    instance sample's own t (``abar``). ``timesteps: shared`` is the release's two passes (train_domainstudio.py
+    l. 862-966): the MSEs at a t per sample, the DomainStudio terms at one t for the batch, both with the same eps."""
     from tests.test_term_values import reference_haar_highpass, reference_relative_distance
 
     batch, n, sched, unet = fixed_batch(pipe), 3, pipe.scheduler, perturbed(pipe.unet)
     g = torch.Generator().manual_seed(11)
     shared = options.timesteps == "shared"
-    t = torch.randint(0, sched.config.num_train_timesteps, (1 if shared else 2 * n,), generator=g).expand(2 * n)
+    steps = sched.config.num_train_timesteps
+    t_terms = torch.randint(0, steps, (1,), generator=g).expand(2 * n) if shared else None
+    t = torch.randint(0, steps, (2 * n,), generator=g)
+    t_terms = t_terms if shared else t
     noise = torch.randn((2 * n, *batch.z_ins.shape[1:]), generator=g)
     with torch.no_grad():
         z0 = torch.cat([batch.z_ins, batch.z_cls])
-        z_t = sched.add_noise(z0, noise, t)
         cond = torch.cat([batch.c_ins.expand(n, -1, -1), batch.c_cls.expand(n, -1, -1)])
-        eps = unet(z_t, t, cond).sample
-        abar = sched.alphas_cumprod[t].view(-1, 1, 1, 1).double()
-        x0 = ((z_t.double() - (1 - abar).sqrt() * eps.double()) / abar.sqrt()).float()  # DDPM eq. 15
+        eps = unet(sched.add_noise(z0, noise, t), t, cond).sample                      # the MSEs' pass
+        z_t = sched.add_noise(z0, noise, t_terms)                                       # the terms' pass
+        eps_terms = unet(z_t, t_terms, cond).sample
+        abar = sched.alphas_cumprod[t_terms].view(-1, 1, 1, 1).double()
+        x0 = ((z_t.double() - (1 - abar).sqrt() * eps_terms.double()) / abar.sqrt()).float()  # DDPM eq. 15
         decode = lambda z: pipe.vae.decode(z / pipe.vae.config.scaling_factor).sample.float()  # noqa: E731
         img_ins, img_cls = decode(x0[:n]), decode(x0[n:])
         if options.pairwise_reference == "source":
-            eps_src = pipe.unet(z_t[n:], t[n:], cond[n:]).sample.double()
+            eps_src = pipe.unet(z_t[n:], t_terms[n:], cond[n:]).sample.double()
             x0_src = ((z_t[n:].double() - (1 - abar[n:]).sqrt() * eps_src) / abar[n:].sqrt()).float()
             ada, ref = img_cls.numpy(), decode(x0_src).numpy()
         else:
             ada, ref = img_ins.numpy(), img_cls.numpy()
-    hf_ins, hf_x = (reference_haar_highpass(x.numpy().astype(np.float64)) for x in (img_ins, batch.x_ins))
-    weight = [float(sched.alphas_cumprod.double()[t[i]]) if options.hfmse_weighting == "abar" else 1.0 for i in range(n)]
+        if shared:  # the MSE at the terms' one t instead would be another number
+            wrong_mse = float(((unet(z_t[:n], t_terms[:n], cond[:n]).sample - noise[:n]) ** 2).mean())
+    haar, reduction, direction = options.haar, options.pairwise_reduction, options.kl_direction
+    hf_ins, hf_x = (reference_haar_highpass(x.numpy().astype(np.float64), haar) for x in (img_ins, batch.x_ins))
+    weight = [float(sched.alphas_cumprod.double()[t_terms[i]]) if options.hfmse_weighting == "abar" else 1.0 for i in range(n)]
     expected = {
         "l_instance": float(((eps[:n] - noise[:n]) ** 2).mean()), "l_prior": float(((eps[n:] - noise[n:]) ** 2).mean()),
-        "l_img": reference_relative_distance(ada, ref, options.kl_direction),
-        "l_hf": reference_relative_distance(reference_haar_highpass(ada.astype(np.float64)),
-                                            reference_haar_highpass(ref.astype(np.float64)), options.kl_direction),
+        "l_img": reference_relative_distance(ada, ref, direction, reduction),
+        "l_hf": reference_relative_distance(reference_haar_highpass(ada.astype(np.float64), haar),
+                                            reference_haar_highpass(ref.astype(np.float64), haar), direction, reduction),
         "l_hfmse": sum(weight[i] * float(((hf_ins[i] - hf_x[i]) ** 2).mean()) for i in range(n)) / n,
     }
     obj = DreamBoothDomainStudio(sched, pipe.vae, pipe.unet, DomainStudioWeights(2.0, 3.0, 0.5), options)
@@ -346,10 +365,17 @@ def test_t2i_terms_equal_the_written_out_equations(pipe, options):
     total = (expected["l_instance"] + options.prior_weight * expected["l_prior"] + 2.0 * expected["l_img"] + 3.0 * expected["l_hf"]
              + 0.5 * expected["l_hfmse"])
     assert loss.item() == pytest.approx(total, rel=2e-3)
-    if options.hfmse_weighting == "abar":  # abar of the class half's t instead would move L_hfmse far
-        other = [float(sched.alphas_cumprod.double()[t[n + i]]) for i in range(n)]
+    if options.hfmse_weighting == "abar":  # abar of the class half's t (shared: the MSEs' t) would move L_hfmse far
+        other = [float(sched.alphas_cumprod.double()[t[i] if shared else t[n + i]]) for i in range(n)]
         wrong = sum(other[i] * float(((hf_ins[i] - hf_x[i]) ** 2).mean()) for i in range(n)) / n
         assert abs(wrong - expected["l_hfmse"]) > 1e-2 * expected["l_hfmse"]
+    if shared:
+        assert abs(wrong_mse - expected["l_instance"]) > 1e-2 * expected["l_instance"]
+    if reduction == "mean":  # the options reach the terms: sum and the other Haar give other numbers
+        assert abs(reference_relative_distance(ada, ref, direction, "sum") - expected["l_img"]) > 1e-2 * expected["l_img"]
+    if haar == "official":
+        other_hf = reference_haar_highpass(img_ins.numpy().astype(np.float64), "pywavelets")
+        assert np.abs(other_hf - hf_ins).max() > 1e-3
 
 
 def test_official_t2i_gradient_reaches_the_class_half_only_with_flow(pipe):

@@ -1,11 +1,13 @@
-"""End to end: the smoke configuration through `dvc repro` (which runs Snakemake), then a DVC round trip:
-push to a local remote, clone afresh, pull, and Snakemake has nothing left to run."""
+"""End to end, as a user of a fresh clone types it: the smoke overlay named in params.yaml, the main job's target
+and its HTML report through Snakemake, the rest through `dvc repro` (which runs Snakemake) on the DVC project as
+committed, then a DVC round trip: push to a local remote, clone afresh, pull, and Snakemake has nothing left to run."""
 import csv
 import os
 
 import pytest
 import yaml
 
+from domainstudio.report.claims import COLUMNS as CLAIM_COLUMNS
 from tests.conftest import ROOT, copy_project, run
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@localhost", "GIT_COMMITTER_NAME": "ci",
@@ -19,19 +21,32 @@ def smoke_params() -> dict:
     return params
 
 
+def with_overlay(params_text: str, overlay: str) -> str:
+    """params.yaml as a user edits it to run an overlay through DVC: ``overlays: [<overlay>]``."""
+    assert "\noverlays: []" in params_text
+    return params_text.replace("\noverlays: []", f"\noverlays: [{overlay}]", 1)
+
+
 @pytest.mark.slow
 def test_smoke_workflow_dvc_round_trip(tmp_path):
     project = copy_project(tmp_path / "project")
+    assert (project / ".dvc" / "config").is_file(), "the repository must be a DVC project as cloned (.dvc/config)"
     params = smoke_params()
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (project / "params.yaml").write_text(with_overlay((ROOT / "params.yaml").read_text(), "config/smoke.yaml"))
     git = lambda *args, cwd=project: run(["git", *args], cwd=cwd, env=GIT_ENV)  # noqa: E731
     git("init", "-q", "-b", "main")
-    run(["dvc", "init", "-q"], cwd=project, env=GIT_ENV)
     run(["dvc", "remote", "add", "-d", "local", str(tmp_path / "remote")], cwd=project, env=GIT_ENV)
     git("add", "-A")
     git("commit", "-q", "-m", "smoke project")
 
-    run(["dvc", "repro"], cwd=project, env=GIT_ENV)
+    # The main job's command and the HTML report of what it ran (docs/workflow.md), before anything else exists.
+    run(["snakemake", "--cores", "2", "results/table1.csv"], cwd=project)
+    run(["snakemake", "--report", "results/report.html", "results/table1.csv"], cwd=project)
+    html = (project / "results" / "report.html").read_text()
+    for marker in ("Tables", "Samples", "table1.csv", "grid.png"):
+        assert marker in html, marker
+
+    run(["dvc", "repro"], cwd=project, env=GIT_ENV)  # the rest of `all`, through the committed dvc.yaml
 
     all_rows = list(csv.DictReader(open(project / "results" / "table1.csv")))
     rows = [r for r in all_rows if r["source"] == "measured"]
@@ -44,9 +59,20 @@ def test_smoke_workflow_dvc_round_trip(tmp_path):
     assert {r["source"] for r in all_rows} == {"measured", "reported"}
     fid_rows = [r for r in csv.DictReader(open(project / "results" / "table2.csv")) if r["source"] == "measured"]
     assert len(fid_rows) == len(rows) and all(float(r["fid"]) > 0 and 0 <= float(r["in_domain"]) <= 1 for r in fid_rows)
+    for r in fid_rows:  # the fidelity measures beside FID (docs/metrics.md)
+        assert all(0 <= float(r[m]) <= 1 for m in ("c2st_accuracy", "precision", "recall", "coverage")) and float(r["density"]) >= 0
+    claims = list(csv.DictReader(open(project / "results" / "claims.csv")))  # the paper's claims, decided over seeds
+    assert claims and list(claims[0]) == CLAIM_COLUMNS
+    assert {r["domain"] for r in claims} == set(params["domains"]) and {r["variant"] for r in claims} == {"domainstudio"}
+    assert {r["baseline"] for r in claims} == set(params["methods"]) - {"domainstudio"}
+    assert params["seeds"] == [0] and {r["verdict"] for r in claims} == {"undecided (1 seed)"}  # one seed: no interval
+    assert "## Claims of the paper" in (project / "results" / "report.md").read_text()
+    calibration = (project / "results" / "calibration" / "faces.md").read_text()
+    assert all(f"### {d}" in calibration for d in params["domains"]) and "methods in table 2" in calibration
     shots_rows = [r for r in csv.DictReader(open(project / "results" / "table4_shots.csv"))]
     assert sorted(r["shots"] for r in shots_rows) == [str(k) for k in sorted(params["report"]["shots"]["shots"])]
     for name in ("table3_ablation.csv", "table1.md", "report.md", "metrics.json", "figures/faces_samples.png", "figures/faces_fid.png",
+                 "figures/faces_degradations.png", *[f"figures/faces_calibration_{d}.png" for d in params["domains"]],
                  *[f"figures/faces_{d}_nearest.png" for d in params["domains"]]):
         assert (project / "results" / name).exists(), name
     assert "Time per stage" in (project / "results" / "report.md").read_text()
@@ -74,13 +100,14 @@ def test_smoke_workflow_dvc_round_trip(tmp_path):
     assert "Nothing to be done" in run(["snakemake", "--cores", "1", "-n", "all"], cwd=project).stdout
     assert "up to date" in run(["dvc", "status"], cwd=project, env=GIT_ENV).stdout
 
-    # Snakemake's own HTML report: one self-contained page with the tables, figures and sample grids marked report().
-    page = tmp_path / "report.html"
-    run(["snakemake", "--report", str(page)], cwd=project)
+    # Snakemake's own HTML report of `all`: one self-contained page with the tables, figures and grids marked report().
+    page = project / "results" / "report.html"
+    run(["snakemake", "--report", "results/report.html"], cwd=project)
     html = page.read_text()
-    for marker in ("Tables", "Figures", "Samples", "Source models", "table1.csv", "faces_samples.png", "grid.png"):
+    for marker in ("Tables", "Claims", "Figures", "Samples", "Source models", "Calibration", "table1.csv", "claims.csv",
+                   "faces_samples.png", "grid.png"):
         assert marker in html, marker
-    assert "up to date" in run(["dvc", "status"], cwd=project, env=GIT_ENV).stdout  # the report changes no output
+    assert "up to date" in run(["dvc", "status"], cwd=project, env=GIT_ENV).stdout  # DVC ignores the page (.dvcignore)
 
     run(["dvc", "push", "-q"], cwd=project, env=GIT_ENV)
     git("add", "dvc.lock")

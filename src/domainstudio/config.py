@@ -5,6 +5,7 @@ The schema itself (workflow/schemas/params.schema.yaml) is applied first, by Sna
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 
@@ -20,6 +21,8 @@ METHOD_FAMILIES = {
     "ds-img-hf": "ddpm",
     "domainstudio": "ddpm",
     "domainstudio-paper": "ddpm",
+    "domainstudio-official": "ddpm",   # the released code's configuration (adapt.official)
+    "ddpm-ft-official": "ddpm",        # plain fine-tuning under the same protocol
     "dpms-ant": "ddpm",   # DPMs-ANT (ICML 2024): adaptors, similarity guidance, adversarial noise (adapt/ant.py)
     # GAN baselines (src/domainstudio/gan/methods.py): TGAN, FreezeD, EWC, CDC
     "tgan": "gan",
@@ -27,19 +30,40 @@ METHOD_FAMILIES = {
     "ewc": "gan",
     "cdc": "gan",
 }
-PAIRWISE_METHODS = ("ds-img", "ds-img-hf", "domainstudio", "domainstudio-paper")
+PAIRWISE_METHODS = ("ds-img", "ds-img-hf", "domainstudio", "domainstudio-paper", "domainstudio-official")
 # A relative-distance term compares each sample with the others of its batch through a softmax over j != i: with 2
 # samples that softmax has one entry, p = 1 for both models and the KL is 0. Every pairwise term needs at least 3.
 MIN_PAIRWISE_SAMPLES = 3
 # The two readings of the relative-distance KL (relative_distance.py) and its two reductions over samples.
 KL_DIRECTIONS = ("paper", "official")
 PAIRWISE_REDUCTIONS = ("sum", "mean")
-# Methods trained with adapt.paper's weights and options (the paper's published settings) instead of adapt.weights/options.
+# Methods trained with adapt.paper's weights and options (the settings the paper's text gives) instead of adapt.weights/options.
 PAPER_SETTINGS_METHODS = ("domainstudio-paper",)
+# Methods trained and sampled with adapt.official (the released code's configuration): its train block overrides
+# adapt.train, its weights and options replace adapt.weights and adapt.options, its sample block overrides sample.
+OFFICIAL_SETTINGS_METHODS = ("domainstudio-official", "ddpm-ft-official")
 # Methods trained with adapt.ant (DPMs-ANT): adaptors on the frozen source, a domain classifier on the source images.
 ANT_METHODS = ("dpms-ant",)
 # EWC's Fisher information of the source GAN, one file per seed for every domain and K (rule ewc_fisher).
 EWC_FISHER = "models/{world}/ewc_fisher/seed{seed}.pt"
+
+
+def adapt_settings(adapt: dict, method: str) -> dict:
+    """The train, weights and options blocks a diffusion method (not dpms-ant) adapts with: adapt.official's for the
+    released code's rows (its train block over adapt.train), adapt.paper's for the paper-settings row, else the tuned
+    adapt.weights and adapt.options."""
+    if method in OFFICIAL_SETTINGS_METHODS:
+        official = adapt["official"]
+        return {"train": {**adapt["train"], **official.get("train", {})}, "weights": official["weights"],
+                "options": official.get("options", {})}
+    terms = adapt["paper"] if method in PAPER_SETTINGS_METHODS else adapt
+    return {"train": dict(adapt["train"]), "weights": terms["weights"], "options": terms.get("options", {})}
+
+
+def sample_settings(config: dict, method: str) -> dict:
+    """params.yaml's sample block for one method's runs: adapt.official.sample over it for the released code's rows."""
+    override = config["adapt"].get("official", {}).get("sample", {}) if method in OFFICIAL_SETTINGS_METHODS else {}
+    return {**config["sample"], **override}
 
 
 def gan_rules_active(config: dict) -> bool:
@@ -80,12 +104,14 @@ def evaluate_arguments(evaluate: dict, resolution: int, run: dict, *, samples: s
     """The arguments of ``domainstudio evaluate`` for one run: rule evaluate's command, and the one
     experiments/main_job_scoring.py scores extra samples with. ``evaluate``: params.yaml's evaluate block; ``run``:
     world, domain, shots, method, family and seed, recorded in every metric file; ``out``: the run's metrics folder
-    (intra_lpips.json, fid.json and, with ``diversity``, diversity.json)."""
+    (intra_lpips.json, fid.json, fidelity.json and, with ``diversity``, diversity.json)."""
     args = ["--samples", samples, "--train", train, "--shots", run["shots"], "--reference", reference,
             "--reference-stats", reference_stats, "--resolution", resolution, *lpips_arguments(evaluate, metric_backbone)]
     args += ["--fid-backbone", evaluate.get("fid_backbone", "embedded"), "--cluster-cap", evaluate["cluster_cap"],
              "--near-copy-quantile", evaluate.get("near_copy_quantile", 0.05), "--seed", evaluate["seed"],
-             "--threads", threads, "--intra-lpips-out", f"{out}/intra_lpips.json", "--fid-out", f"{out}/fid.json"]
+             "--c2st-json", json.dumps(evaluate.get("c2st", {}), sort_keys=True), "--prdc-k", evaluate.get("prdc_k", 5),
+             "--threads", threads, "--intra-lpips-out", f"{out}/intra_lpips.json", "--fid-out", f"{out}/fid.json",
+             "--fidelity-out", f"{out}/fidelity.json"]
     if diversity:
         args += ["--diversity", f"{out}/diversity.json"]
     args += ["--meta", *(f"{key}={run[key]}" for key in ("world", "domain", "shots", "method", "family", "seed"))]
@@ -161,6 +187,7 @@ def check_config(config: dict, root: str | Path = ".") -> None:
     if pairwise and config["adapt"]["train"].get("batch_size", MIN_PAIRWISE_SAMPLES) < MIN_PAIRWISE_SAMPLES:
         raise ConfigError(f"adapt.train.batch_size: the relative-distance terms of {', '.join(PAIRWISE_METHODS)} compare each "
                           f"sample with the others of its batch and need a batch size of at least {MIN_PAIRWISE_SAMPLES}")
+    _check_official(config, config["methods"])
     embedded_metrics = [k for k in ("backbone", "fid_backbone") if config["evaluate"].get(k) == "embedded"]
     if embedded_metrics and data["kind"] != "embedded":
         raise ConfigError(f"evaluate.{embedded_metrics[0]}: the embedded backbone is trained on an embedded world's rendered "
@@ -168,6 +195,22 @@ def check_config(config: dict, root: str | Path = ".") -> None:
     if config["evaluate"]["cluster_cap"] < 2:
         raise ConfigError("evaluate.cluster_cap: must be at least 2")
     _check_report(config)
+
+
+def _check_official(config: dict, methods) -> None:
+    """The released code's rows need adapt.official, and its batch must split into pairwise_groups equal groups of at
+    least 3 samples (each group is one of the release's GPUs)."""
+    official = sorted({m for m in methods if m in OFFICIAL_SETTINGS_METHODS})
+    if not official:
+        return
+    if "official" not in config["adapt"]:
+        raise ConfigError(f"adapt.official: methods {official} train with the released code's settings, which adapt.official gives")
+    settings = adapt_settings(config["adapt"], official[0])
+    batch = settings["train"].get("batch_size", MIN_PAIRWISE_SAMPLES)
+    groups = settings["options"].get("pairwise_groups") or 1
+    if batch % groups or batch // groups < MIN_PAIRWISE_SAMPLES:
+        raise ConfigError(f"adapt.official.train.batch_size: {batch} must split into adapt.official.options.pairwise_groups = "
+                          f"{groups} equal groups of at least {MIN_PAIRWISE_SAMPLES} samples")
 
 
 def _check_report(config: dict) -> None:
@@ -193,6 +236,7 @@ def _check_report(config: dict) -> None:
     if (any(m in PAIRWISE_METHODS for b in report.values() for m in b.get("methods", []))
             and config["adapt"]["train"].get("batch_size", MIN_PAIRWISE_SAMPLES) < MIN_PAIRWISE_SAMPLES):
         raise ConfigError(f"adapt.train.batch_size: report methods with relative-distance terms need a batch size of at least {MIN_PAIRWISE_SAMPLES}")
+    _check_official(config, [m for b in report.values() for m in b.get("methods", [])])
     gan_methods = [m for m in config["methods"] if METHOD_FAMILIES.get(m) == "gan"]
     if gan_rules_active(config):
         if "gan" not in config:

@@ -13,6 +13,14 @@ from domainstudio.config import (ANT_METHODS, EWC_FISHER, METHOD_FAMILIES, PAPER
                                  needs_metric_backbone)
 from domainstudio.t2i.config import check_t2i_config
 
+# Overlays named in the configuration itself (`overlays:` in params.yaml), merged over params.yaml in order and
+# under any --configfile/--config of the command line: how `dvc repro`, which takes no --configfile, runs an overlay.
+for _overlay in config.get("overlays") or []:
+    if not os.path.isfile(_overlay):
+        raise WorkflowError(f"params.yaml: overlays: {_overlay} does not exist (paths are relative to the project root)")
+    configfile: _overlay
+
+
 validate(config, schema="../schemas/params.schema.yaml")
 try:
     check_config(config)

@@ -1,5 +1,6 @@
 # Evaluation: the embedded metric backbone (released, or trained here), Intra-LPIPS (CDC's protocol) with the near-copy fraction,
-# FID/KID against cached reference statistics, and ground-truth factor diversity (embedded worlds).
+# FID/KID against cached reference statistics, the fidelity measures (classifier two-sample test on pixels; precision, recall,
+# density and coverage on the FID features), and ground-truth factor diversity (embedded worlds).
 
 
 if EMBEDDED_BACKBONE_RELEASE:
@@ -45,7 +46,8 @@ else:
 
 
 rule evaluate:
-    """Intra-LPIPS with the near-copy fraction, FID/KID and (embedded worlds) factor diversity of one run's samples."""
+    """Intra-LPIPS with the near-copy fraction, FID/KID, the fidelity measures and (embedded worlds) factor diversity of
+    one run's samples."""
     input:
         samples=f"samples/{RUN}",
         train=KSHOT,
@@ -55,6 +57,7 @@ rule evaluate:
     output:
         intra_lpips=f"results/metrics/{RUN}/intra_lpips.json",
         fid=f"results/metrics/{RUN}/fid.json",
+        fidelity=f"results/metrics/{RUN}/fidelity.json",
         diversity=[f"results/metrics/{RUN}/diversity.json"] if EMBEDDED else [],
     params:
         args=lambda w, input, output: shlex.join(evaluate_arguments(
@@ -93,3 +96,27 @@ rule reference_stats:
     shell:
         "domainstudio reference-stats --images {input.reference} --resolution {params.resolution} "
         "--backbone {wildcards.fid_backbone} {params.embedded} --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule calibrate:
+    """Every fidelity measure of one domain's reference images under controlled degradations (docs/metrics.md)."""
+    input:
+        reference="data/{world}/{domain}/reference",
+        backbone="models/{world}/metric_backbone",
+    output:
+        "results/calibration/{world}/{domain}.csv",
+    params:
+        args=calibrate_arguments,
+        resolution=RESOLUTION,
+    threads: JOB_THREADS
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    log:
+        "logs/calibrate/{world}_{domain}.log",
+    benchmark:
+        "logs/benchmarks/calibrate/{world}_{domain}.tsv",
+    shell:
+        "domainstudio calibrate --world {wildcards.world} --domain {wildcards.domain} --reference {input.reference} "
+        "--resolution {params.resolution} --embedded-backbone {input.backbone} {params.args} --threads {threads} "
+        "--out {output} > {log} 2>&1"

@@ -32,7 +32,7 @@ def run_dir(r):
 
 
 def metric_files(name, selection=None):
-    """One metric file per run: intra_lpips, fid, or diversity (embedded worlds only)."""
+    """One metric file per run: intra_lpips, fid, fidelity, or diversity (embedded worlds only)."""
     return [f"{run_dir(r)}/{name}.json" for r in (runs() if selection is None else selection)]
 
 
@@ -51,8 +51,24 @@ def table_runs(table):
 
 
 def table_inputs(wildcards):
-    names = ["intra_lpips", "fid"] + ["diversity"] * EMBEDDED  # one evaluate job writes all of a run's files
-    return [f for n in names for f in metric_files(n, table_runs(wildcards.table))]
+    return table_metric_files(wildcards.table)
+
+
+def table_metric_files(table):
+    """Every metric file of a table's runs."""
+    names = ["intra_lpips", "fid", "fidelity"] + ["diversity"] * EMBEDDED  # one evaluate job writes all of a run's files
+    return [f for n in names for f in metric_files(n, table_runs(table))]
+
+
+CLAIM_TABLES = ["table1", "table2"]  # results/claims.csv decides the paper's claims on the runs of these tables
+
+
+def claims_inputs(wildcards):
+    return sorted({f for t in CLAIM_TABLES for f in table_metric_files(t)})
+
+
+def claims_run_dirs():
+    return sorted({run_dir(r) for t in CLAIM_TABLES for r in table_runs(t)})
 
 
 def intra_lpips_files():
@@ -84,7 +100,18 @@ def final_outputs():
         figures.append(f"results/figures/{WORLD}_domains.png")
     if GAN_ENABLED:
         figures.append(f"samples/{WORLD}/source_gan/seed0")  # the source GAN's grid.png
-    return ["results/report.md", *figures, *t2i_outputs()]
+    return ["results/report.md", "results/claims.csv", *figures, *calibration_outputs(), *t2i_outputs()]
+
+
+def calibration_outputs():
+    """The calibration of the fidelity measures (embedded worlds): its Markdown page and figures."""
+    if not EMBEDDED:
+        return []
+    return [f"results/calibration/{WORLD}.md", *calibration_figures()]
+
+
+def calibration_figures():
+    return [f"results/figures/{WORLD}_calibration_{d}.png" for d in config["domains"]] + [f"results/figures/{WORLD}_degradations.png"]
 
 
 def report_figures():

@@ -1,10 +1,12 @@
-# Report: the paper's tables (CSV + Markdown), figures, results/report.md and the DVC metrics summary.
+# Report: the paper's tables (CSV + Markdown), the claims table, figures, results/report.md and the DVC metrics summary.
 
 
 localrules:
     table,
+    claims,
     figures,
     report,
+    calibration_report,
 
 
 rule table:
@@ -22,6 +24,23 @@ rule table:
         "logs/benchmarks/report/{table}.tsv",
     shell:
         "domainstudio table --table {wildcards.table} {params.reported} --out {output.csv} {params.runs} > {log} 2>&1"
+
+
+rule claims:
+    """Each claim of the paper per domain and DomainStudio variant, decided over seeds (95 % Welch intervals)."""
+    input:
+        claims_inputs,
+    output:
+        csv=report("results/claims.csv", caption="../report/claims.rst", category="Claims"),
+        md="results/claims.md",
+    params:
+        runs=" ".join(claims_run_dirs()),
+    log:
+        "logs/report/claims.log",
+    benchmark:
+        "logs/benchmarks/report/claims.tsv",
+    shell:
+        "domainstudio claims --out {output.csv} {params.runs} > {log} 2>&1"
 
 
 rule figures:
@@ -54,6 +73,7 @@ rule figures:
 rule report:
     input:
         tables=expand("results/{table}.csv", table=TABLES),
+        claims="results/claims.csv",
         figures=report_figures(),
     output:
         report="results/report.md",
@@ -68,3 +88,26 @@ rule report:
     shell:
         "domainstudio report --config-json {params.cfg:q} --results results --benchmarks logs/benchmarks "
         "--out {output.report} --metrics-json {output.metrics} {params.runs} > {log} 2>&1"
+
+
+rule calibration_report:
+    """The calibration tables of every domain beside the spread between methods in table 2, and its figures."""
+    input:
+        calibrations=expand("results/calibration/{world}/{domain}.csv", world=WORLD, domain=config["domains"]),
+        table2="results/table2.csv",
+    output:
+        md=f"results/calibration/{WORLD}.md",
+        figures=[report(f, caption="../report/calibration.rst", category="Calibration", labels={"figure": Path(f).stem})
+                 for f in calibration_figures()],
+    params:
+        domains=" ".join(config["domains"]),
+        resolution=RESOLUTION,
+        world=WORLD,
+    log:
+        f"logs/report/calibration_{WORLD}.log",
+    benchmark:
+        f"logs/benchmarks/report/calibration_{WORLD}.tsv",
+    shell:
+        "domainstudio calibration-report --world {params.world} --domains {params.domains} --data-root data/{params.world} "
+        "--resolution {params.resolution} --table2 {input.table2} --figure-dir results/figures --out {output.md} "
+        "{input.calibrations} > {log} 2>&1"

@@ -1,5 +1,6 @@
 # What each verb reads from params.yaml: the blocks passed as --config-json, and the arguments and inputs that
 # depend on the configuration (backbones, releases, snapshots). Changing a block reruns only the jobs that read it.
+from domainstudio.config import adapt_settings, sample_settings
 
 
 def source_release_input(wildcards):
@@ -29,19 +30,29 @@ def release_command(wildcards, output):
     return f"snakemake --cores all {output} --configfile config/release.yaml"
 
 
+def calibrate_arguments(wildcards, input):
+    """The calibrate job's settings: evaluate.calibration, and the two-sample test, k and seed the evaluate jobs use."""
+    evaluate = config["evaluate"]
+    return shlex.join(["--config-json", json.dumps(evaluate.get("calibration", {})), "--c2st-json", json.dumps(evaluate.get("c2st", {})),
+                       "--prdc-k", str(evaluate.get("prdc_k", 5)), "--seed", str(evaluate["seed"]),
+                       "--backbone-name", EMBEDDED_BACKBONE_RELEASE or f"trained ({input.backbone})"])
+
+
 def source_config_json():
     return json.dumps({k: config["source"][k] for k in ("unet", "scheduler", "train") if k in config["source"]})
 
 
 def adapt_config_json(wildcards):
-    """The training settings, and the weights and options of the method: adapt.paper's for the paper-settings row;
+    """The training settings, and the weights and options of the method: adapt.paper's for the paper-settings row,
+    adapt.official's (its train block over adapt.train) for the released code's rows (domainstudio.config.adapt_settings);
     adapt.ant's training overrides and blocks for dpms-ant."""
     train = {**config["adapt"]["train"], "seed": int(wildcards.seed)}
     if wildcards.method in ANT_METHODS:
         ant = config["adapt"]["ant"]
         return json.dumps({"train": {**train, **ant.get("train", {})}, "ant": {k: v for k, v in ant.items() if k != "train"}})
-    terms = config["adapt"]["paper"] if wildcards.method in PAPER_SETTINGS_METHODS else config["adapt"]
-    return json.dumps({"train": train, "weights": terms["weights"], "options": terms.get("options", {})})
+    settings = adapt_settings(config["adapt"], wildcards.method)
+    return json.dumps({"train": {**settings["train"], "seed": int(wildcards.seed)}, "weights": settings["weights"],
+                       "options": settings["options"]})
 
 
 def adapt_source_images(wildcards):
@@ -54,7 +65,8 @@ def adapt_source_images_arg(wildcards, input):
 
 
 def sample_config_json(wildcards):
-    return json.dumps({**config["sample"], "seed": int(wildcards.seed)})
+    """params.yaml's sample block, with adapt.official.sample over it for the released code's rows."""
+    return json.dumps({**sample_settings(config, wildcards.method), "seed": int(wildcards.seed)})
 
 
 def source_sample_config_json(wildcards):

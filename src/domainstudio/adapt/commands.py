@@ -30,22 +30,28 @@ def cmd_adapt(a):
         source_images = load_image_folder(a.source_images, a.resolution) if a.method in ANT_METHODS else None
         unet, scheduler = load_source(a.source)
         learned_variance = learns_variance(unet)
+        groups = 1
         if a.method in ANT_METHODS:
             weights = None
             objective, extra = ant.prepare(unet, scheduler, source_images, images, cfg.get("ant", {}), train_cfg.seed, train_cfg.device)
+            options = cfg.get("options", {})
         else:
             weights = method_weights(a.method, cfg.get("weights"))
             objective, extra = build_objective(weights, unet, scheduler, train_cfg.batch_size, cfg.get("options")), {}
+            options = dataclasses.asdict(objective.options)  # every option, defaults included
+            groups = objective.options.pairwise_groups or 1  # the batch is drawn group by group (trainer.train)
+            if train_cfg.batch_size % groups:
+                raise ValueError(f"adapt.train.batch_size {train_cfg.batch_size} does not split into pairwise_groups = {groups} equal groups")
     except (TypeError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     fingerprint = digest(resume_key(cfg), a.method, a.shots, images, model_digest(Path(a.source)),
                          *([source_images] if source_images is not None else []))
     record = {"method": a.method, "shots": a.shots, "weights": dataclasses.asdict(weights) if weights else {},
-              "options": cfg.get("options", {}), "train": dataclasses.asdict(train_cfg),
+              "options": options, "train": dataclasses.asdict(train_cfg),
               "precision": resolve_precision(resolve_device(train_cfg.device), train_cfg.precision),
               "learned_variance": learned_variance, "source": str(a.source), "images": str(a.images), **extra}
     train_and_save(unet, scheduler, images, objective, train_cfg, a.out, a.checkpoint, fingerprint,
-                   {"adaptation.json": lambda log_csv: {**record, **pairwise_summary(log_csv)}})
+                   {"adaptation.json": lambda log_csv: {**record, **pairwise_summary(log_csv)}}, groups=groups)
 
 
 def cmd_sample(a):

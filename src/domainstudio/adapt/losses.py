@@ -71,20 +71,32 @@ def hf_reconstruction_loss(x0_ada: torch.Tensor, x0: torch.Tensor, weight: torch
 
 
 def add_domainstudio_terms(loss: torch.Tensor, terms: dict, weights, pair=None, reconstruction=None, direction: str = "paper",
-                           reduction: str = "sum", haar: str = "pywavelets", detach_reference: bool = True) -> torch.Tensor:
+                           reduction: str = "sum", haar: str = "pywavelets", detach_reference: bool = True,
+                           groups: int | None = None) -> torch.Tensor:
     """``loss`` + l2 L_img + l3 L_hf + l4 L_hfmse (DomainStudio eq. 11 after L_simple), each term's value put in ``terms``.
 
-    ``pair`` = (adapted, reference) images of the relative-distance terms L_img and L_hf (None: not this step);
-    ``reconstruction`` = (x0_ada, x0, per-sample weight or None) of L_hfmse (None: off). Terms with weight 0 are not
-    computed. Both objectives (unconditional and text-to-image) form their terms here."""
+    ``pair`` = (adapted, reference) images of the relative-distance terms L_img and L_hf (None: not this step), or a
+    list of such pairs, one per group of the batch whose terms are on; then each term is (1/groups) sum over the pairs
+    of the group's term, ``groups`` counting the groups without terms too (the mean over the release's GPUs, each of
+    which forms its own terms: option pairwise_groups). ``reconstruction`` = (x0_ada, x0, per-sample weight or None) of
+    L_hfmse (None: off). Terms with weight 0 are not computed. Both objectives (unconditional and text-to-image) form
+    their terms here."""
     if pair is not None:
-        ada, ref = pair
+        pairs = pair if isinstance(pair, list) else [pair]
+        n_groups = groups or len(pairs)
+
+        def group_mean(transform):
+            total = relative_distance_loss(transform(pairs[0][0]), transform(pairs[0][1]), direction, reduction, detach_reference)
+            for ada, ref in pairs[1:]:
+                total = total + relative_distance_loss(transform(ada), transform(ref), direction, reduction, detach_reference)
+            return total if n_groups == 1 else total / n_groups
+
         if weights.l_img > 0:
-            l_img = relative_distance_loss(ada, ref, direction, reduction, detach_reference)
+            l_img = group_mean(lambda x: x)
             loss = loss + weights.l_img * l_img
             terms["l_img"] = l_img.item()
         if weights.l_hf > 0:
-            l_hf = relative_distance_loss(haar_highpass(ada, haar), haar_highpass(ref, haar), direction, reduction, detach_reference)
+            l_hf = group_mean(lambda x: haar_highpass(x, haar))
             loss = loss + weights.l_hf * l_hf
             terms["l_hf"] = l_hf.item()
     if reconstruction is not None and weights.l_hfmse > 0:

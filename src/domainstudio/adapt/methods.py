@@ -10,15 +10,21 @@ ddpm-ft        none                                             DDPM fine-tuning
 ds-img         l_img                                            DDPM-PA's first form
 ds-img-hf      l_img, l_hf                                      DomainStudio ablation
 domainstudio   l_img, l_hf, l_hfmse                             DomainStudio (full)
-domainstudio-  l_img, l_hf, l_hfmse with ``adapt.paper``'s       DomainStudio as published
-paper          weights and options
+domainstudio-  l_img, l_hf, l_hfmse with ``adapt.paper``'s       DomainStudio as the paper's text
+paper          weights and options                              describes it
+domainstudio-  l_img, l_hf, l_hfmse with ``adapt.official``'s    DomainStudio as its released
+official       training settings, weights and options           code runs it
+ddpm-ft-       none, with ``adapt.official``'s training         DDPM-FT under the released
+official       settings                                         code's protocol
 =============  ===============================================  =========================
 
 ``dpms-ant`` (DPMs-ANT, Wang et al. 2024) trains adaptors beside the frozen source model with its own objective
 (:mod:`domainstudio.adapt.ant`) and ``adapt.ant``'s settings; it has none of the terms above.
 
 ``domainstudio`` uses the tuned ``adapt.weights`` and ``adapt.options``; ``domainstudio-paper`` the paper's settings
-(``adapt.paper``: pairwise terms at every timestep, weights in the paper's ranges), so a table shows what tuning changed.
+(``adapt.paper``: pairwise terms at every timestep, weights in the paper's ranges), so a table shows what tuning changed;
+``domainstudio-official`` and ``ddpm-ft-official`` the released code's (``adapt.official``: weights 4 / 4 / 1, dropout
+0.1, 8 groups of 3 samples per step; :func:`domainstudio.config.adapt_settings` picks the blocks).
 """
 from __future__ import annotations
 
@@ -33,6 +39,8 @@ DIFFUSION_METHODS: dict[str, tuple[str, ...]] = {
     "ds-img-hf": ("l_img", "l_hf"),
     "domainstudio": ("l_img", "l_hf", "l_hfmse"),
     "domainstudio-paper": ("l_img", "l_hf", "l_hfmse"),
+    "domainstudio-official": ("l_img", "l_hf", "l_hfmse"),
+    "ddpm-ft-official": (),
 }
 
 

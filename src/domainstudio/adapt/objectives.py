@@ -84,6 +84,12 @@ class DomainStudioOptions:
     hfmse_weighting: "abar" multiplies each sample's L_hfmse by abar_t, for the same reason; "none" does not.
     haar:            "pywavelets" (hf = 2 (top-left pixel - 2x2 block mean)) or "official" (the released code's
                      correlation: 2 (bottom-right pixel - block mean)); losses.py.
+    pairwise_groups: None = the whole batch is one group; an integer G splits the batch into G consecutive equal
+                     groups, applies the window and ``pairwise_samples`` within each group, and makes L_img and L_hf
+                     the mean over the G groups of each group's term (a group with fewer than 3 samples in the window
+                     adds 0). The released code's 8 GPUs of batch 3: each rank's loss has its own terms and DDP
+                     averages the ranks' gradients (train_util.py, forward_backward). L_simple and L_hfmse, means
+                     over samples, are the same either way.
     """
 
     kl_direction: str = "paper"
@@ -93,12 +99,15 @@ class DomainStudioOptions:
     pairwise_reduction: str = "sum"
     hfmse_weighting: str = "abar"
     haar: str = "pywavelets"
+    pairwise_groups: int | None = None
 
     def __post_init__(self):
         check_choices(self, "adapt.options", {"kl_direction": KL_DIRECTIONS, "pairwise_reduction": PAIRWISE_REDUCTIONS,
                                               "hfmse_weighting": HFMSE_WEIGHTINGS, "haar": HAAR_CONVENTIONS})
         if self.pairwise_samples is not None and self.pairwise_samples < MIN_PAIRWISE_SAMPLES:
             raise ValueError(f"adapt.options.pairwise_samples: at least {MIN_PAIRWISE_SAMPLES} (or null: all), not {self.pairwise_samples}")
+        if self.pairwise_groups is not None and self.pairwise_groups < 1:
+            raise ValueError(f"adapt.options.pairwise_groups: at least 1 (or null: one group), not {self.pairwise_groups}")
 
 
 def pairwise_summary(log_csv) -> dict:
@@ -111,9 +120,14 @@ def pairwise_summary(log_csv) -> dict:
         counts = [int(r["pairwise_n"]) for r in csv.DictReader(fh) if r.get("pairwise_n") not in (None, "")]
     if not counts:
         return {}
-    return {"pairwise_steps_logged": len(counts),
-            "pairwise_active_fraction": sum(n >= MIN_PAIRWISE_SAMPLES for n in counts) / len(counts),
-            "pairwise_mean_samples": sum(counts) / len(counts)}
+    summary = {"pairwise_steps_logged": len(counts),
+               "pairwise_active_fraction": sum(n >= MIN_PAIRWISE_SAMPLES for n in counts) / len(counts),
+               "pairwise_mean_samples": sum(counts) / len(counts)}
+    with open(log_csv, newline="") as fh:  # with pairwise_groups: how many groups had their terms on
+        groups = [int(r["pairwise_groups_on"]) for r in csv.DictReader(fh) if r.get("pairwise_groups_on") not in (None, "")]
+    if groups:
+        summary["pairwise_mean_groups_on"] = sum(groups) / len(groups)
+    return summary
 
 
 class DomainStudio:
@@ -130,6 +144,10 @@ class DomainStudio:
                              f"others of its batch and need a batch size of at least {MIN_PAIRWISE_SAMPLES}")
         if weights.pairwise and source is None:
             raise ValueError("the relative-distance terms (l_img, l_hf) need the frozen source model")
+        groups = options.pairwise_groups or 1
+        if batch_size is not None and (batch_size % groups or (weights.pairwise and batch_size // groups < MIN_PAIRWISE_SAMPLES)):
+            raise ValueError(f"batch_size {batch_size}: pairwise_groups {groups} needs a batch of {groups} equal groups of at least "
+                             f"{MIN_PAIRWISE_SAMPLES} samples")
         self.scheduler, self.weights, self.options = scheduler, weights, options
         self.source = source.eval().requires_grad_(False) if source is not None else None
 
@@ -152,16 +170,39 @@ class DomainStudio:
         x0_ada = L.predicted_x0(b.x_t, eps_ada, abar, b.t)
         pair = None
         if w.pairwise:
-            in_window = b.t >= o.pairwise_min_t
+            kept = self._pairwise_samples(b.t, generator, terms)
+            if kept:
+                index = torch.cat(kept)
+                with torch.no_grad():
+                    eps_sou, _ = eps_and_v(self.source, b.x_t[index], b.t[index])
+                x0_sou = L.predicted_x0(b.x_t[index], eps_sou, abar, b.t[index]).split([len(k) for k in kept])
+                pair = [(x0_ada[k], s) for k, s in zip(kept, x0_sou)] if o.pairwise_groups else (x0_ada[kept[0]], x0_sou[0])
+        weight = abar.to(x0.device, torch.float32)[b.t] if o.hfmse_weighting == "abar" else None
+        return L.add_domainstudio_terms(loss, terms, w, pair, (x0_ada, b.x0, weight), o.kl_direction, o.pairwise_reduction, o.haar,
+                                        groups=o.pairwise_groups), terms
+
+    def _pairwise_samples(self, t: torch.Tensor, generator: torch.Generator, terms: dict) -> list[torch.Tensor]:
+        """The indices of the samples that enter L_img and L_hf, one tensor per group whose terms are on: in each of
+        the pairwise_groups consecutive groups (one without the option), the samples in the timestep window, of them
+        pairwise_samples drawn at random; a group needs MIN_PAIRWISE_SAMPLES. Logs pairwise_n (samples that entered the
+        window and the draw, over the groups) and, with groups, pairwise_groups_on."""
+        o = self.options
+        groups = o.pairwise_groups or 1
+        if len(t) % groups:
+            raise ValueError(f"a batch of {len(t)} does not split into pairwise_groups = {groups} equal groups")
+        size, kept, entered = len(t) // groups, [], 0
+        for start in range(0, len(t), size):
+            group_t = t[start:start + size]
+            in_window = group_t >= o.pairwise_min_t
             if o.pairwise_max_t is not None:
-                in_window &= b.t < o.pairwise_max_t
-            keep = in_window.nonzero().flatten()
+                in_window &= group_t < o.pairwise_max_t
+            keep = in_window.nonzero().flatten() + start
             if o.pairwise_samples is not None and len(keep) > o.pairwise_samples:
                 keep = keep[torch.randperm(len(keep), generator=generator)[: o.pairwise_samples].to(keep.device)]
-            terms["pairwise_n"] = len(keep)  # samples that enter the terms; they need MIN_PAIRWISE_SAMPLES
+            entered += len(keep)
             if len(keep) >= MIN_PAIRWISE_SAMPLES:
-                with torch.no_grad():
-                    eps_sou, _ = eps_and_v(self.source, b.x_t[keep], b.t[keep])
-                pair = (x0_ada[keep], L.predicted_x0(b.x_t[keep], eps_sou, abar, b.t[keep]))
-        weight = abar.to(x0.device, torch.float32)[b.t] if o.hfmse_weighting == "abar" else None
-        return L.add_domainstudio_terms(loss, terms, w, pair, (x0_ada, b.x0, weight), o.kl_direction, o.pairwise_reduction, o.haar), terms
+                kept.append(keep)
+        terms["pairwise_n"] = entered  # samples that enter the terms; each group needs MIN_PAIRWISE_SAMPLES
+        if o.pairwise_groups:
+            terms["pairwise_groups_on"] = len(kept)
+        return kept

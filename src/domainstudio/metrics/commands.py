@@ -66,9 +66,16 @@ def cmd_reference_stats(a):
 
 def _evaluate_config(a):
     from domainstudio.metrics.evaluate import EvaluateConfig
+    from domainstudio.metrics.two_sample import TwoSampleConfig
 
+    extra = {}
+    if hasattr(a, "c2st_json"):  # the evaluate verb: the fidelity measures' settings; the test's seed is evaluate.seed
+        c2st = json.loads(a.c2st_json)
+        if "seed" in c2st:
+            raise SystemExit("error: evaluate.c2st takes its seed from evaluate.seed")
+        extra = {"c2st": dataclass_from(TwoSampleConfig, {**c2st, "seed": a.seed}, "evaluate.c2st"), "prdc_k": a.prdc_k}
     return EvaluateConfig(cluster_cap=a.cluster_cap, max_samples=a.max_samples, seed=a.seed,
-                          near_copy_quantile=a.near_copy_quantile, near_copy_reference=a.near_copy_reference)
+                          near_copy_quantile=a.near_copy_quantile, near_copy_reference=a.near_copy_reference, **extra)
 
 
 def cmd_intra_lpips(a):
@@ -88,7 +95,8 @@ def cmd_intra_lpips(a):
 
 def cmd_evaluate(a):
     """One run's metric files in one process (the workflow's evaluate rule): Intra-LPIPS with the near-copy
-    fraction, FID/KID, and factor diversity when --diversity is given."""
+    fraction, FID/KID, the fidelity measures (two-sample test, precision/recall/density/coverage), and factor
+    diversity when --diversity is given."""
     from domainstudio.atomic import write_json
     from domainstudio.data.images import load_image_folder
     from domainstudio.metrics.backbones import embedded_backbone, fid_features, lpips_embedding
@@ -108,8 +116,33 @@ def cmd_evaluate(a):
     write_json(a.intra_lpips_out, {**meta, "backbone": a.backbone, "lpips_resize": a.resize, "cluster_cap": a.cluster_cap,
                                    **records["intra_lpips"]})
     write_json(a.fid_out, {**meta, "fid_backbone": a.fid_backbone, **records["fid"], "reference": str(stats["images"])})
+    write_json(a.fidelity_out, {**meta, "fid_backbone": a.fid_backbone, "n_samples": records["fid"]["n_samples"],
+                                **records["fidelity"], "reference": str(stats["images"])})
     if a.diversity:
         write_json(a.diversity, {**meta, **records["diversity"]})
+
+
+def cmd_calibrate(a):
+    """Every fidelity measure of one domain's reference images under the controlled degradations
+    (metrics/calibration.py), as a CSV."""
+    from domainstudio.atomic import atomic_file
+    from domainstudio.data.images import load_image_folder
+    from domainstudio.metrics.backbones import embedded_backbone
+    from domainstudio.metrics.calibration import CalibrationConfig, calibrate
+    from domainstudio.metrics.two_sample import TwoSampleConfig
+
+    cfg = dataclass_from(CalibrationConfig, json.loads(a.config_json), "evaluate.calibration")  # fails here, before any work
+    c2st = json.loads(a.c2st_json)
+    if "seed" in c2st:
+        raise SystemExit("error: evaluate.c2st takes its seed from evaluate.seed")
+    c2st = dataclass_from(TwoSampleConfig, {**c2st, "seed": a.seed}, "evaluate.c2st")
+    set_threads(a.threads)
+    backbone = embedded_backbone(a.embedded_backbone, "calibration")
+    table = calibrate(load_image_folder(a.reference, a.resolution), backbone, a.domain, cfg, c2st, a.prdc_k, a.seed)
+    table.insert(0, "world", a.world)
+    table["backbone"] = a.backbone_name or str(a.embedded_backbone)
+    with atomic_file(a.out) as tmp:
+        table.to_csv(tmp, index=False)
 
 
 def _run_arguments(s, backbone_default: str) -> None:
@@ -143,9 +176,23 @@ def add_verbs(verb) -> None:
     s.add_argument("--reference", help="target reference folder: also report the near-copy fraction")
     s.add_argument("--out", required=True)
 
-    s = verb("evaluate", cmd_evaluate, "All metrics of one run: Intra-LPIPS, FID/KID and (embedded worlds) factor diversity")
+    s = verb("evaluate", cmd_evaluate, "All metrics of one run: Intra-LPIPS, FID/KID, two-sample test and precision/recall/"
+             "density/coverage, and (embedded worlds) factor diversity")
     _run_arguments(s, "embedded")
     s.add_argument("--reference", required=True); s.add_argument("--reference-stats", required=True)
     s.add_argument("--fid-backbone", default="embedded")
+    s.add_argument("--c2st-json", default="{}", help="evaluate.c2st as JSON (the classifier two-sample test)")
+    s.add_argument("--prdc-k", type=int, default=5, help="k of precision/recall/density/coverage (evaluate.prdc_k)")
     s.add_argument("--intra-lpips-out", required=True); s.add_argument("--fid-out", required=True)
+    s.add_argument("--fidelity-out", required=True, help="the two-sample test and precision/recall/density/coverage record")
     s.add_argument("--diversity", help="also write the factor-diversity record here (embedded worlds)")
+
+    s = verb("calibrate", cmd_calibrate, "Every fidelity measure of a domain's reference images under controlled degradations")
+    s.add_argument("--world", default="faces"); s.add_argument("--domain", required=True)
+    s.add_argument("--reference", required=True); s.add_argument("--resolution", type=int, required=True)
+    s.add_argument("--embedded-backbone", required=True, help="folder of the embedded metric backbone")
+    s.add_argument("--backbone-name", help="what the table calls the backbone (its release folder; default: --embedded-backbone)")
+    s.add_argument("--config-json", default="{}", help="evaluate.calibration as JSON")
+    s.add_argument("--c2st-json", default="{}", help="evaluate.c2st as JSON"); s.add_argument("--prdc-k", type=int, default=5)
+    s.add_argument("--seed", type=int, default=0); s.add_argument("--threads", type=int)
+    s.add_argument("--out", required=True, help="CSV: one row per degradation, strength and split")

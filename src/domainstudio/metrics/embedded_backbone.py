@@ -10,6 +10,12 @@ recorded factor of variation (continuous factors as quantile bins). It then serv
 - FID features: the globally pooled last stage (the role of Inception's pool3);
 - factor heads: ground-truth diversity of generated samples (metrics/diversity.py), which no ImageNet network gives.
 
+A classifier learns to ignore what does not change its labels, and artifacts do not change a face's domain or factors.
+With ``artifact_head`` the backbone also learns to name which of the training family's degradations
+(metrics/degradations.py: blur, noise, JPEG, resampling) an image carries, half of each batch degraded at a random
+strength, so that its pooled features also answer for low-level quality; the calibration then judges it on the
+validation family, which it never saw.
+
 Which factors a domain shows is measured, not assumed: on held-out images of each domain a head counts as
 readable when its accuracy beats chance by half the way to perfect (kappa >= 0.5); only those enter diversity.
 """
@@ -40,6 +46,7 @@ class BackboneTrainConfig:
     lr: float = 2e-3
     holdout: float = 0.1  # fraction of each domain's images kept out of training to measure readability
     seed: int = 0
+    artifact_head: bool = False  # also name the training-family degradation an image carries (module docstring)
 
 
 class FactorCoder:
@@ -77,7 +84,7 @@ class FactorCoder:
 class MetricNet(nn.Module):
     """Four conv stages (32-64-128-128 channels, strides 1-2-2-2) with a domain head and one head per factor."""
 
-    def __init__(self, n_domains: int, factor_classes: dict[str, int]):
+    def __init__(self, n_domains: int, factor_classes: dict[str, int], n_artifacts: int = 0):
         super().__init__()
         stages, c_in = [], 3
         for i, c in enumerate(WIDTHS):
@@ -86,6 +93,8 @@ class MetricNet(nn.Module):
         self.stages = nn.ModuleList(stages)
         self.domain_head = nn.Linear(c_in, n_domains)
         self.factor_heads = nn.ModuleDict({name: nn.Linear(c_in, n) for name, n in factor_classes.items()})
+        if n_artifacts:
+            self.artifact_head = nn.Linear(c_in, n_artifacts)
 
     def stage_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         feats = []
@@ -104,6 +113,28 @@ def _to_input(images: np.ndarray, resolution: int) -> torch.Tensor:
     if x.shape[-1] != resolution:
         x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True)
     return x
+
+
+def artifact_classes() -> list[str]:
+    """The artifact head's classes: no degradation, then the training family's degradations."""
+    from domainstudio.metrics.degradations import TRAINING_FAMILY
+
+    return ["none", *TRAINING_FAMILY]
+
+
+def degrade_batch(images: np.ndarray, rng: np.random.Generator, p_clean: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """A training batch with about half its images under one training-family degradation each, at a strength drawn
+    uniformly between the family's mildest and strongest level; returns the images and their artifact classes."""
+    from domainstudio.metrics.degradations import TRAINING_FAMILY, degrade
+
+    names = artifact_classes()
+    labels = np.where(rng.random(len(images)) < p_clean, 0, rng.integers(1, len(names), len(images)))
+    out = images.copy()
+    for i in np.flatnonzero(labels):
+        levels = TRAINING_FAMILY[names[labels[i]]][1]
+        strength = rng.uniform(min(levels), max(levels))
+        out[i] = degrade(images[i:i + 1], names[labels[i]], strength, seed=int(rng.integers(2**31)))[0]
+    return out, labels
 
 
 def read_factors(folder: Path) -> list[dict]:
@@ -133,20 +164,28 @@ def train_backbone(sets: dict[str, tuple[np.ndarray, list[dict]]], levels: dict[
     resolution = train_x.shape[1]
 
     torch.manual_seed(cfg.seed)
-    net = MetricNet(len(domains), {n: coder.n_classes(n) for n in names})
+    n_artifacts = len(artifact_classes()) if cfg.artifact_head else 0
+    net = MetricNet(len(domains), {n: coder.n_classes(n) for n in names}, n_artifacts)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
     gen = torch.Generator().manual_seed(cfg.seed)
     net.train()
     for step in range(cfg.steps):
         idx = torch.randint(len(train_x), (cfg.batch_size,), generator=gen)
-        x = _to_input(train_x[idx.numpy()], resolution)
-        # mild noise and flips: the metric must not hinge on pixel-exact renderings
-        x = x + 0.05 * torch.rand(len(x), 1, 1, 1, generator=gen) * torch.randn(x.shape, generator=gen)
+        if cfg.artifact_head:
+            batch, artifact = degrade_batch(train_x[idx.numpy()], rng)
+            x = _to_input(batch, resolution)
+        else:
+            x = _to_input(train_x[idx.numpy()], resolution)
+            # mild noise: the metric must not hinge on pixel-exact renderings
+            x = x + 0.05 * torch.rand(len(x), 1, 1, 1, generator=gen) * torch.randn(x.shape, generator=gen)
         y = train_y[idx]
-        domain_logits, factor_logits = net.heads(net.stage_features(x)[-1].mean((2, 3)))
+        pooled = net.stage_features(x)[-1].mean((2, 3))
+        domain_logits, factor_logits = net.heads(pooled)
         loss = F.cross_entropy(domain_logits, y[:, 0])
         loss = loss + sum(F.cross_entropy(factor_logits[n], y[:, 1 + i]) for i, n in enumerate(names)) / len(names)
+        if cfg.artifact_head:
+            loss = loss + F.cross_entropy(net.artifact_head(pooled), torch.from_numpy(artifact))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -168,6 +207,14 @@ def train_backbone(sets: dict[str, tuple[np.ndarray, list[dict]]], levels: dict[
             report["factors"].setdefault(n, {})[domain] = {"accuracy": acc, "chance": chance, "kappa": kappa}
             if kappa >= READABLE_KAPPA:
                 report["readable"][domain].append(n)
+    if cfg.artifact_head:  # held-out accuracy of the artifact head, each image under a random degradation
+        report["artifact_classes"] = artifact_classes()
+        images = np.concatenate([x for x, _ in held.values()])
+        batch, truth = degrade_batch(images, np.random.default_rng(cfg.seed + 1))
+        with torch.no_grad():
+            logits = torch.cat([net.artifact_head(net.stage_features(_to_input(b, resolution))[-1].mean((2, 3)))
+                                for b in np.array_split(batch, max(1, len(batch) // 250))])
+        report["artifact_accuracy"] = float((logits.argmax(1).numpy() == truth).mean())
     return net, coder, report
 
 
@@ -207,7 +254,8 @@ class EmbeddedBackbone:
             verify_release(folder)
         meta = json.loads((folder / "backbone.json").read_text())
         coder = FactorCoder.from_state(meta["coder"])
-        net = MetricNet(len(meta["report"]["domains"]), {n: coder.n_classes(n) for n in coder.levels})
+        net = MetricNet(len(meta["report"]["domains"]), {n: coder.n_classes(n) for n in coder.levels},
+                        len(meta["report"].get("artifact_classes", [])))
         net.load_state_dict(load_file(folder / "backbone.safetensors"))
         return cls(net, coder, meta, resize)
 

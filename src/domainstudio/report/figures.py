@@ -146,3 +146,70 @@ def quality_curve(rows: list[dict], out: str | Path, label: str = "source model"
     ax.grid(alpha=0.3)
     fig.tight_layout()  # keeps the axis labels inside the picture
     _save(fig, out)
+
+
+def calibration_curves(calibration: "pd.DataFrame", spread: dict[str, dict], out: str | Path, title: str) -> None:
+    """One panel per fidelity measure: its value under each degradation at strength levels 1-3 (training family
+    dashed, validation family solid), the floor (grey band: mean +- 2 std over splits) and the range of the methods'
+    means in table 2 (blue band), so a reader sees which differences a measure can resolve (metrics/calibration.py)."""
+    from domainstudio.metrics.calibration import MEASURES
+
+    plt = _plt()
+    measures = [m for m in MEASURES if m in calibration]
+    cols = 4
+    rows = -(-len(measures) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 3.3, rows * 2.9), squeeze=False)
+    floor = calibration[calibration["degradation"] == "none"]
+    degraded = calibration[calibration["degradation"] != "none"]
+    names = list(dict.fromkeys(degraded["degradation"]))
+    colours = plt.get_cmap("tab10")
+    for ax, m in zip(axes.flat, measures):
+        mean, std = floor[m].mean(), floor[m].std(ddof=1) if len(floor) > 1 else 0.0
+        ax.axhspan(mean - 2 * std, mean + 2 * std, color="0.8", zorder=0)
+        ax.axhline(mean, color="0.5", lw=0.8, zorder=0)
+        if m in spread:
+            ax.axhspan(spread[m]["min"], spread[m]["max"], color="tab:blue", alpha=0.15, zorder=0)
+        for i, name in enumerate(names):
+            d = degraded[degraded["degradation"] == name].sort_values("level")
+            ax.plot([0, *d["level"]], [mean, *d[m]], marker="o", ms=3, lw=1.2, color=colours(i % 10),
+                    ls="--" if d["family"].iloc[0] == "training" else "-", label=name)
+        ax.set_title(m, fontsize=9)
+        ax.set_xticks([0, 1, 2, 3])
+        ax.set_xlabel("strength level (0: none)", fontsize=7)
+        ax.tick_params(labelsize=7)
+        if m in ("fid", "kid"):
+            ax.set_yscale("symlog", linthresh=1.0 if m == "fid" else 1e-3)
+    for ax in list(axes.flat)[len(measures):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
+    _save(fig, out)
+
+
+def degradation_examples(images: np.ndarray, out: str | Path, seed: int = 0) -> None:
+    """Each degradation of metrics/degradations.py at its three strengths on the same few images: one row per
+    degradation (its strengths in the label), the clean images first, then one block per strength."""
+    from domainstudio.metrics.degradations import DEGRADATIONS, TRAINING_FAMILY, degrade
+
+    n, h = len(images), images.shape[1]
+    gap = np.full((h, h // 2, 3), 255, np.uint8)
+    rows, labels = [], []
+    for name, (_, strengths, meaning) in DEGRADATIONS.items():
+        blocks = [images, *(degrade(images, name, s, seed) for s in strengths)]
+        rows.append(np.concatenate([x for b in blocks for x in (np.concatenate(list(b), 1), gap)][:-1], 1))
+        family = "training" if name in TRAINING_FAMILY else "validation"
+        labels.append(f"{name} ({family})\n{', '.join(f'{s:g}' for s in strengths)}: {meaning}")
+    sheet = np.concatenate([x for r in rows for x in (r, np.full((h // 4, r.shape[1], 3), 255, np.uint8))][:-1], 0)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(sheet.shape[1] / 28 + 2.4, sheet.shape[0] / 28))
+    ax.imshow(sheet, interpolation="nearest")
+    ax.set_yticks([i * (h + h // 4) + h / 2 for i in range(len(rows))], labels, fontsize=7)
+    ax.set_xticks([(n * h + h // 2) * (k + 0.5) - h / 4 for k in range(4)], ["clean", "level 1", "level 2", "level 3"], fontsize=8)
+    ax.xaxis.tick_top()
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.tick_params(length=0)
+    fig.tight_layout()
+    _save(fig, out)

@@ -1,11 +1,12 @@
 """The paper's tables as tidy CSV (plus a Markdown twin) from the per-run metric files.
 
-Every run (world x domain x shots x method x seed) writes ``intra_lpips.json``, ``fid.json`` and, in embedded
-worlds, ``diversity.json``. Runs are joined on their keys and aggregated over seeds: a table row carries the mean
-over seeds, ``std`` (the paper's "+-": std over clusters, averaged over seeds) and ``std_seeds`` (std over seeds,
-empty with one seed). Runs the configuration asked for but whose files are absent appear with ``status =
-missing``, never silently dropped. Numbers from the literature (report/reported/) are appended as ``source =
-reported`` rows for the same domains; they are never averaged with measured rows.
+Every run (world x domain x shots x method x seed) writes ``intra_lpips.json``, ``fid.json``, ``fidelity.json`` and,
+in embedded worlds, ``diversity.json``. Runs are joined on their keys and aggregated over seeds: a table row carries
+the mean over seeds, ``std`` (the paper's "+-": std over clusters, averaged over seeds) and ``std_seeds`` (std over
+seeds, empty with one seed; ``<metric>_std_seeds`` for other metrics). Runs the configuration asked for but whose
+files are absent appear with ``status = missing``, never silently dropped. Numbers from the literature
+(report/reported/) are appended as ``source = reported`` rows for the same domains; they are never averaged with
+measured rows.
 """
 from __future__ import annotations
 
@@ -19,9 +20,12 @@ import pandas as pd
 from domainstudio.atomic import atomic_file
 
 KEYS = ["world", "domain", "shots", "method", "family"]
+FIDELITY = ["c2st_accuracy", "precision", "recall", "density", "coverage"]   # fidelity.json's headline numbers
 TABLES = {
     "table1": ["intra_lpips", "std", "std_seeds", "near_copy_fraction", "factor_diversity", "n_clusters_scored", "n_clusters"],
-    "table2": ["fid", "fid_std_seeds", "kid", "in_domain", "n_reference"],
+    "table2": ["fid", "fid_std_seeds", "kid", "c2st_accuracy", "c2st_accuracy_std_seeds", "precision", "precision_std_seeds",
+               "recall", "recall_std_seeds", "density", "density_std_seeds", "coverage", "coverage_std_seeds", "in_domain",
+               "n_reference"],
     "table3_ablation": ["intra_lpips", "std", "std_seeds", "fid", "near_copy_fraction", "factor_diversity", "in_domain", "fid_backbone"],
     "table4_shots": ["intra_lpips", "std", "std_seeds", "fid", "near_copy_fraction", "factor_diversity", "in_domain", "fid_backbone"],
 }
@@ -42,7 +46,7 @@ def run_records(run_dirs: list[str | Path]) -> pd.DataFrame:
         world, domain, shots, method, seed = d.parts[-5:]
         row = {"world": world, "domain": domain, "shots": int(shots.removesuffix("shot")), "method": method,
                "seed": int(seed.removeprefix("seed")), "status": "measured"}
-        il, fd, dv = (_read(d / f"{n}.json") for n in ("intra_lpips", "fid", "diversity"))
+        il, fd, fl, dv = (_read(d / f"{n}.json") for n in ("intra_lpips", "fid", "fidelity", "diversity"))
         row["world"] = (il or fd or {}).get("world", world)  # the record's own world (t2i runs sit one level deeper)
         if il is None and fd is None:
             row["status"] = "missing"
@@ -53,6 +57,8 @@ def run_records(run_dirs: list[str | Path]) -> pd.DataFrame:
             row.update(family=row.get("family") or fd.get("family"), fid_backbone=fd.get("fid_backbone"), fid_n_samples=fd.get("n_samples"),
                        **{k: fd.get(k) for k in ("fid", "kid", "n_reference")})
             row.setdefault("n_samples", fd.get("n_samples"))
+        if fl:
+            row.update({k: fl.get(k) for k in FIDELITY})
         if dv:
             row.update(factor_diversity=dv.get("factor_diversity"), in_domain=dv.get("in_domain"))
         rows.append(row)
@@ -76,8 +82,8 @@ def aggregate(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
         for m in metrics:
             if m == "fid_backbone":
                 row[m] = _one(measured, m)
-            elif m in ("std_seeds", "fid_std_seeds"):
-                base = "intra_lpips" if m == "std_seeds" else "fid"
+            elif m.endswith("std_seeds"):
+                base = "intra_lpips" if m == "std_seeds" else m.removesuffix("_std_seeds")
                 vals = measured[base].dropna() if base in measured else []
                 row[m] = float(np.std(vals, ddof=1)) if len(vals) > 1 else None
             elif m in measured and measured[m].notna().any():
@@ -134,7 +140,7 @@ def _fmt(v, digits=3) -> str:
 def markdown(df: pd.DataFrame, metrics: list[str]) -> str:
     """A readable twin: mean +- std over clusters, then (+- std over seeds) when there are several seeds."""
     head = [c for c in ("domain", "shots", "method", "family") if c in df]
-    head += [m for m in metrics if m not in ("std", "std_seeds", "fid_std_seeds", "fid_backbone")] + ["backbone"]
+    head += [m for m in metrics if m not in ("std", "fid_backbone") and not m.endswith("std_seeds")] + ["backbone"]
     head += ["fid_backbone"] * ("fid_backbone" in metrics) + ["seeds", "source", "status"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in df.iterrows():
@@ -144,8 +150,9 @@ def markdown(df: pd.DataFrame, metrics: list[str]) -> str:
             if c == "intra_lpips" and not _missing(v):
                 v = (f"{v:.3f}" + ("" if _missing(r.get("std")) else f" ± {r['std']:.3f}")  # one cluster (1 shot): no std
                      + ("" if _missing(r.get("std_seeds")) else f" (seeds ± {r['std_seeds']:.3f})"))
-            elif c == "fid" and not _missing(v):
-                v = f"{v:.2f}" + ("" if _missing(r.get("fid_std_seeds")) else f" (seeds ± {r['fid_std_seeds']:.2f})")
+            elif (c == "fid" or f"{c}_std_seeds" in metrics) and not _missing(v):
+                digits = 2 if c == "fid" else 3
+                v = f"{v:.{digits}f}" + ("" if _missing(r.get(f"{c}_std_seeds")) else f" (seeds ± {r[f'{c}_std_seeds']:.{digits}f})")
             if c.startswith("n_") and not _missing(v) and not isinstance(v, str):
                 v = str(int(v))
             cells.append(_fmt(v, 4 if c == "kid" else 3))
@@ -162,7 +169,7 @@ def summary_metrics(runs: pd.DataFrame) -> dict:
     measured = runs[runs["status"] == "measured"]
     out = {}
     for method, g in measured.groupby("method"):
-        out[method] = {m: round(float(g[m].astype(float).mean()), 5) for m in ("intra_lpips", "fid", "kid", "near_copy_fraction",
+        out[method] = {m: round(float(g[m].astype(float).mean()), 5) for m in ("intra_lpips", "fid", "kid", *FIDELITY, "near_copy_fraction",
                                                                                   "factor_diversity", "in_domain")
                        if m in g and g[m].notna().any()}
     return out
