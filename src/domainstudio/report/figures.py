@@ -203,7 +203,8 @@ def degradation_examples(images: np.ndarray, out: str | Path, seed: int = 0) -> 
         labels.append(f"{name} ({family})\n{', '.join(f'{s:g}' for s in strengths)}: {meaning}")
     sheet = np.concatenate([x for r in rows for x in (r, np.full((h // 4, r.shape[1], 3), 255, np.uint8))][:-1], 0)
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(sheet.shape[1] / 28 + 2.4, sheet.shape[0] / 28))
+    width = sheet.shape[1] / 28 + 3.0  # 3 inches for the row labels
+    fig, ax = plt.subplots(figsize=(width, sheet.shape[0] / 28 + 0.4))
     ax.imshow(sheet, interpolation="nearest")
     ax.set_yticks([i * (h + h // 4) + h / 2 for i in range(len(rows))], labels, fontsize=7)
     ax.set_xticks([(n * h + h // 2) * (k + 0.5) - h / 4 for k in range(4)], ["clean", "level 1", "level 2", "level 3"], fontsize=8)
@@ -211,5 +212,5 @@ def degradation_examples(images: np.ndarray, out: str | Path, seed: int = 0) -> 
     for spine in ax.spines.values():
         spine.set_visible(False)
     ax.tick_params(length=0)
-    fig.tight_layout()
+    fig.subplots_adjust(left=3.0 / width, right=0.99, top=1 - 0.4 / (sheet.shape[0] / 28 + 0.4), bottom=0.01)
     _save(fig, out)
