@@ -30,6 +30,17 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
+def noise_image_folder(folder, n, size=16):
+    """``n`` seeded random-noise PNGs of ``size`` px in a new ``folder`` (stand-in K-shot images for CLI tests)."""
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    return folder
+
+
 def tiny_unet(resolution=16):
     import torch
 

@@ -7,7 +7,7 @@ from PIL import Image
 
 from domainstudio.cli import main
 from domainstudio.models.source import SchedulerConfig, build_scheduler, save_source
-from tests.conftest import tiny_unet
+from tests.conftest import noise_image_folder, tiny_unet
 
 
 @pytest.fixture
@@ -15,13 +15,6 @@ def source(tmp_path):
     save_source(tiny_unet(16), build_scheduler(SchedulerConfig()), tmp_path / "source")
     return tmp_path / "source"
 
-
-def _images(folder, n, size=16):
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(folder / f"{i:02d}.png")
-    return folder
 
 
 def _adapt(source, images, out, tmp_path, method="domainstudio", shots=4, train=None, options=None):
@@ -32,7 +25,7 @@ def _adapt(source, images, out, tmp_path, method="domainstudio", shots=4, train=
 
 
 def test_adapt_then_sample_end_to_end(source, tmp_path):
-    images = _images(tmp_path / "k", 4)
+    images = noise_image_folder(tmp_path / "k", 4)
     assert _adapt(source, images, tmp_path / "adapted", tmp_path) == 0
     record = json.loads((tmp_path / "adapted" / "adaptation.json").read_text())
     assert record["weights"] == {"l_img": 1.0, "l_hf": 0.5, "l_hfmse": 0.05, "l_vlb": 0.0} and record["method"] == "domainstudio"
@@ -44,7 +37,7 @@ def test_adapt_then_sample_end_to_end(source, tmp_path):
 
 
 def test_corrupt_image_stops_adaptation_before_training(source, tmp_path, capsys):
-    images = _images(tmp_path / "k", 4)
+    images = noise_image_folder(tmp_path / "k", 4)
     (images / "02.png").write_bytes(b"\x89PNG broken")
     with pytest.raises(SystemExit, match="02.png"):
         _adapt(source, images, tmp_path / "adapted", tmp_path)
@@ -53,7 +46,7 @@ def test_corrupt_image_stops_adaptation_before_training(source, tmp_path, capsys
 
 
 def test_too_few_images_and_batch_of_one(source, tmp_path):
-    images = _images(tmp_path / "k", 3)
+    images = noise_image_folder(tmp_path / "k", 3)
     with pytest.raises(SystemExit, match="has 3 images but 4 are needed"):
         _adapt(source, images, tmp_path / "a", tmp_path)
     with pytest.raises(SystemExit, match="batch size of at least 3"):
@@ -62,13 +55,13 @@ def test_too_few_images_and_batch_of_one(source, tmp_path):
 
 
 def test_missing_source_model_is_named(tmp_path, capsys):
-    images = _images(tmp_path / "k", 4)
+    images = noise_image_folder(tmp_path / "k", 4)
     assert _adapt(tmp_path / "nowhere", images, tmp_path / "a", tmp_path) == 2
     assert "nowhere" in capsys.readouterr().err
 
 
 def test_source_above_t_hands_the_noisy_steps_to_the_source_model(source, tmp_path):
-    images = _images(tmp_path / "k", 4)
+    images = noise_image_folder(tmp_path / "k", 4)
     assert _adapt(source, images, tmp_path / "adapted", tmp_path, train={"steps": 5, "lr": 1e-2}) == 0
 
     def sample(model, out, **cfg):
@@ -110,7 +103,7 @@ def test_adaptation_records_how_many_samples_entered_the_pairwise_terms(source, 
     """Every step logs pairwise_n; adaptation.json gets the fraction of steps with at least 3 samples in the window."""
     import pandas as pd
 
-    images = _images(tmp_path / "k", 4)
+    images = noise_image_folder(tmp_path / "k", 4)
     assert _adapt(source, images, tmp_path / "a", tmp_path, train={"steps": 12, "log_every": 1}, options={"pairwise_min_t": 300}) == 0
     log = pd.read_csv(tmp_path / "a" / "train_log.csv")
     assert list(log["step"]) == list(range(1, 13)) and log["pairwise_n"].between(0, 4).all()

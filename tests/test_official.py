@@ -11,12 +11,12 @@ import torch
 import yaml
 
 from domainstudio.adapt.methods import method_weights
-from domainstudio.adapt.objectives import DomainStudio, DomainStudioOptions, DomainStudioWeights, noised_batch
+from domainstudio.adapt.objectives import DomainStudio, DomainStudioOptions, DomainStudioWeights
 from domainstudio.adapt.trainer import TrainConfig, resnet_dropouts, set_dropout
 from domainstudio.config import OFFICIAL_SETTINGS_METHODS, adapt_settings, sample_settings
 from domainstudio.models.source import SchedulerConfig, build_scheduler
 from domainstudio.sampling import SampleConfig, ancestral_step
-from tests.conftest import ROOT, copy_project, run, tiny_unet
+from tests.conftest import ROOT, copy_project, noise_image_folder, run, tiny_unet
 from tests.test_term_values import reference_haar_highpass, reference_hf_mse, reference_relative_distance
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -179,15 +179,6 @@ def test_dropout_is_the_configured_unets_while_training_and_the_saved_model_keep
     assert unet.config.dropout == 0.0 and all(layer.p == 0.1 for layer in resnet_dropouts(unet))
 
 
-def _images(folder, n, size=16):
-    from PIL import Image
-
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(folder / f"{i:02d}.png")
-    return folder
-
 
 def test_official_adaptation_and_sampling_record_every_setting(tmp_path):
     """A short domainstudio-official run through the CLI: adaptation.json has the dropout, the groups and every
@@ -199,7 +190,7 @@ def test_official_adaptation_and_sampling_record_every_setting(tmp_path):
     official = PARAMS["adapt"]["official"]
     cfg = {"train": {**official["train"], "steps": 2, "batch_size": 6, "checkpoint_every": 0},
            "weights": official["weights"], "options": {**official["options"], "pairwise_groups": 2}}
-    assert main(["adapt", "--source", str(tmp_path / "source"), "--images", str(_images(tmp_path / "k", 4)), "--shots", "4",
+    assert main(["adapt", "--source", str(tmp_path / "source"), "--images", str(noise_image_folder(tmp_path / "k", 4)), "--shots", "4",
                  "--method", "domainstudio-official", "--resolution", "16", "--config-json", json.dumps(cfg),
                  "--checkpoint", str(tmp_path / "c.pt"), "--out", str(tmp_path / "a")]) == 0
     record = json.loads((tmp_path / "a" / "adaptation.json").read_text())

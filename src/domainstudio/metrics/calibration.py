@@ -22,8 +22,6 @@ from domainstudio.metrics.two_sample import TwoSampleConfig
 # (column, direction): +1 when a larger value means further from the reference (worse fidelity), -1 when smaller
 MEASURES = {"fid": 1, "kid": 1, "precision": -1, "recall": -1, "density": -1, "coverage": -1, "in_domain": -1,
             "c2st_accuracy": 1}
-# Measures read from the metric backbone's frozen features or heads: one family of evidence, not independent.
-BACKBONE_FAMILY = ("fid", "kid", "precision", "recall", "density", "coverage", "in_domain")
 
 
 @dataclass
@@ -43,17 +41,18 @@ def family_of(degradation: str) -> str:
     return "training" if degradation in TRAINING_FAMILY else "validation"
 
 
-def measure(fake: np.ndarray, real: np.ndarray, real_features: np.ndarray, backbone, domain: str, c2st: TwoSampleConfig,
-            prdc_k: int, seed: int) -> dict:
-    """Every fidelity measure of the images ``fake`` against ``real`` (uint8 N x H x W x 3), as an evaluate job forms
-    them (FID/KID/precision/recall/density/coverage on the backbone's FID features, in-domain from its domain head,
-    the classifier two-sample test on pixels)."""
-    from domainstudio.metrics.fid import fid, kid, statistics
+def measure(fake: np.ndarray, real: np.ndarray, real_features: np.ndarray, real_stats: tuple[np.ndarray, np.ndarray], backbone,
+            domain: str, c2st: TwoSampleConfig, prdc_k: int, seed: int) -> dict:
+    """Every fidelity measure of the images ``fake`` against ``real`` (uint8 N x H x W x 3; ``real_features`` their FID
+    features, ``real_stats`` those features' mean and covariance), as an evaluate job forms them
+    (FID/KID/precision/recall/density/coverage on the backbone's FID features, in-domain from its domain head, the
+    classifier two-sample test on pixels)."""
+    from domainstudio.metrics.fid import fid, kid
     from domainstudio.metrics.prdc_measures import precision_recall_density_coverage
     from domainstudio.metrics.two_sample import classifier_two_sample_test
 
     feats = backbone.fid_features(fake)
-    mu, sigma = statistics(real_features)
+    mu, sigma = real_stats
     in_domain = float((backbone.predict(fake)["domain"] == backbone.domain_index(domain)).mean())
     c2st_result = classifier_two_sample_test(fake, real, dataclasses.replace(c2st, seed=seed))
     return {"fid": fid(feats, mu, sigma), "kid": kid(feats, real_features, seed), "in_domain": in_domain,
@@ -64,6 +63,8 @@ def measure(fake: np.ndarray, real: np.ndarray, real_features: np.ndarray, backb
 def calibrate(reference: np.ndarray, backbone, domain: str, cfg: CalibrationConfig, c2st: TwoSampleConfig, prdc_k: int,
               seed: int = 0, log=print) -> pd.DataFrame:
     """One row per (degradation, strength, split): every measure of B (degraded) against A (module docstring)."""
+    from domainstudio.metrics.fid import statistics
+
     unknown = [d for d in cfg.degradations if d not in DEGRADATIONS]
     if unknown:
         raise ValueError(f"evaluate.calibration.degradations: unknown {unknown}; expected some of {sorted(DEGRADATIONS)}")
@@ -75,6 +76,7 @@ def calibrate(reference: np.ndarray, backbone, domain: str, cfg: CalibrationConf
         order = np.random.default_rng(seed + split).permutation(len(reference))
         a, b = reference[np.sort(order[:n])], reference[np.sort(order[n:2 * n])]
         a_features = backbone.fid_features(a)
+        a_stats = statistics(a_features)
         conditions = [("none", 0.0)]
         if split == 0:
             conditions += [(d, s) for d in cfg.degradations for s in DEGRADATIONS[d][1]]
@@ -82,7 +84,7 @@ def calibrate(reference: np.ndarray, backbone, domain: str, cfg: CalibrationConf
             fake = b if name == "none" else degrade(b, name, strength, seed=seed)
             rows.append({"domain": domain, "degradation": name, "family": family_of(name), "strength": strength,
                          "level": 0 if name == "none" else DEGRADATIONS[name][1].index(strength) + 1, "split": split,
-                         "n_per_side": n, **measure(fake, a, a_features, backbone, domain, c2st, prdc_k, seed)})
+                         "n_per_side": n, **measure(fake, a, a_features, a_stats, backbone, domain, c2st, prdc_k, seed)})
             log(f"{domain} {name} {strength} split {split}: fid {rows[-1]['fid']:.2f} c2st {rows[-1]['c2st_accuracy']:.3f}")
     return pd.DataFrame(rows)
 

@@ -64,16 +64,22 @@ def cmd_reference_stats(a):
             np.savez(fh, mu=mu, sigma=sigma, features=feats, backbone=a.backbone, images=str(a.images))
 
 
-def _evaluate_config(a):
-    from domainstudio.metrics.evaluate import EvaluateConfig
+def _c2st_config(a):
+    """evaluate.c2st (--c2st-json) as the test's settings, seeded by evaluate.seed (--seed), which it may not override."""
     from domainstudio.metrics.two_sample import TwoSampleConfig
 
+    c2st = json.loads(a.c2st_json)
+    if "seed" in c2st:
+        raise SystemExit("error: evaluate.c2st takes its seed from evaluate.seed")
+    return dataclass_from(TwoSampleConfig, {**c2st, "seed": a.seed}, "evaluate.c2st")
+
+
+def _evaluate_config(a):
+    from domainstudio.metrics.evaluate import EvaluateConfig
+
     extra = {}
-    if hasattr(a, "c2st_json"):  # the evaluate verb: the fidelity measures' settings; the test's seed is evaluate.seed
-        c2st = json.loads(a.c2st_json)
-        if "seed" in c2st:
-            raise SystemExit("error: evaluate.c2st takes its seed from evaluate.seed")
-        extra = {"c2st": dataclass_from(TwoSampleConfig, {**c2st, "seed": a.seed}, "evaluate.c2st"), "prdc_k": a.prdc_k}
+    if hasattr(a, "c2st_json"):  # the evaluate verb: the fidelity measures' settings
+        extra = {"c2st": _c2st_config(a), "prdc_k": a.prdc_k}
     return EvaluateConfig(cluster_cap=a.cluster_cap, max_samples=a.max_samples, seed=a.seed,
                           near_copy_quantile=a.near_copy_quantile, near_copy_reference=a.near_copy_reference, **extra)
 
@@ -129,13 +135,9 @@ def cmd_calibrate(a):
     from domainstudio.data.images import load_image_folder
     from domainstudio.metrics.backbones import embedded_backbone
     from domainstudio.metrics.calibration import CalibrationConfig, calibrate
-    from domainstudio.metrics.two_sample import TwoSampleConfig
 
     cfg = dataclass_from(CalibrationConfig, json.loads(a.config_json), "evaluate.calibration")  # fails here, before any work
-    c2st = json.loads(a.c2st_json)
-    if "seed" in c2st:
-        raise SystemExit("error: evaluate.c2st takes its seed from evaluate.seed")
-    c2st = dataclass_from(TwoSampleConfig, {**c2st, "seed": a.seed}, "evaluate.c2st")
+    c2st = _c2st_config(a)
     set_threads(a.threads)
     backbone = embedded_backbone(a.embedded_backbone, "calibration")
     table = calibrate(load_image_folder(a.reference, a.resolution), backbone, a.domain, cfg, c2st, a.prdc_k, a.seed)

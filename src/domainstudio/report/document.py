@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
 import pandas as pd
 
 from domainstudio.atomic import atomic_file
+from domainstudio.metrics.two_sample import TwoSampleConfig
 
 TABLE_TITLES = {
     "table1": "Table 1: Intra-LPIPS (diversity, higher is better), near-copy fraction and factor diversity",
@@ -45,7 +47,7 @@ def wall_span(jobs: pd.DataFrame) -> tuple[float, float] | None:
 def write_report(config: dict, results: str | Path, benchmark_dir: str | Path, out: str | Path) -> None:
     results = Path(results)
     world, ev = config["world"], config["evaluate"]
-    c2st = ev.get("c2st", {})
+    c2st = {**dataclasses.asdict(TwoSampleConfig()), **ev.get("c2st", {})}  # TwoSampleConfig's defaults under params.yaml's
     lines = [f"# DomainStudio pipeline report: world `{world}`", ""]
     lines += ["## Setup", "",
               f"- data: `{config['data']['kind']}`" + (" (the embedded procedural benchmark rendered by the pipeline)" if config["data"]["kind"] == "embedded" else ""),
@@ -55,7 +57,7 @@ def write_report(config: dict, results: str | Path, benchmark_dir: str | Path, o
               f"- adaptation: {config['adapt']['train']['steps']} steps, batch {config['adapt']['train']['batch_size']}, weights {config['adapt']['weights']}",
               f"- sampling: {config['sample']['n_samples']} samples per run, DDIM {config['sample']['ddim_steps']} steps",
               f"- metrics: Intra-LPIPS backbone `{ev['backbone']}`, FID/KID backbone `{ev.get('fid_backbone', 'embedded')}`, cluster cap {ev['cluster_cap']}",
-              f"- fidelity: classifier two-sample test on pixels ({c2st.get('n_per_side', 1000)} images a side, {c2st.get('epochs', 8)} epochs; "
+              f"- fidelity: classifier two-sample test on pixels ({c2st['n_per_side']} images a side, {c2st['epochs']} epochs; "
               f"`c2st_accuracy` 0.5: indistinguishable); precision, recall, density and coverage on the FID/KID features "
               f"(k = {ev.get('prdc_k', 5)}), one family of evidence with FID/KID",
               ""]
