@@ -13,6 +13,7 @@ from domainstudio.data import faces
 from domainstudio.metrics import degradations as deg
 from domainstudio.metrics.calibration import CalibrationConfig, calibrate, method_spread, sensitivity
 from domainstudio.metrics.two_sample import TwoSampleConfig
+from domainstudio.metrics.sliced_wasserstein import SlicedWassersteinConfig
 
 
 def _images(domain="babies", n=6, split="reference"):
@@ -80,7 +81,8 @@ def test_calibration_measures_the_floor_on_each_split_and_every_degradation_once
     reference = _images(n=48)
     cfg = CalibrationConfig(n_per_side=24, splits=2, degradations=["blur", "misregistration"])
     c2st = TwoSampleConfig(n_per_side=24, epochs=2, channels=(4,))
-    table = calibrate(reference, PixelStatistics(), "babies", cfg, c2st, prdc_k=3, seed=0, log=lambda *_: None)
+    swd = SlicedWassersteinConfig(n_per_side=24, descriptors_per_image=4, directions=16)
+    table = calibrate(reference, PixelStatistics(), "babies", cfg, c2st, swd, prdc_k=3, seed=0, log=lambda *_: None)
     floor = table[table["degradation"] == "none"]
     assert list(floor["split"]) == [0, 1] and (floor["family"] == "none").all()
     rows = table[table["degradation"] != "none"]
@@ -90,8 +92,10 @@ def test_calibration_measures_the_floor_on_each_split_and_every_degradation_once
     assert (rows["split"] == 0).all() and (table["n_per_side"] == 24).all()
     blur = rows[rows["degradation"] == "blur"]["fid"].to_numpy()
     assert floor["fid"].max() < blur[-1] and blur[0] < blur[-1]              # these features see blur, more when stronger
+    swd_blur = rows[rows["degradation"] == "blur"]["swd"].to_numpy()
+    assert floor["swd"].max() < swd_blur[-1]                                  # so do the pyramid patches
     with pytest.raises(ValueError, match="evaluate.calibration.degradations: unknown"):
-        calibrate(reference, PixelStatistics(), "babies", CalibrationConfig(degradations=["sharpen"]), c2st, 3)
+        calibrate(reference, PixelStatistics(), "babies", CalibrationConfig(degradations=["sharpen"]), c2st, swd, 3)
 
 
 def test_sensitivity_is_the_shift_towards_worse_fidelity_over_the_methods_range():

@@ -72,7 +72,8 @@ def test_style_kept_is_a_non_inferiority_claim():
 
 def test_each_measure_has_the_direction_of_the_paper():
     assert {m.name: m.better for m in DIVERSITY + FIDELITY} == {
-        "intra_lpips": "higher", "fid": "lower", "kid": "lower", "c2st_accuracy": "lower", "precision": "higher", "density": "higher"}
+        "intra_lpips": "higher", "fid": "lower", "kid": "lower", "c2st_accuracy": "lower", "swd": "lower", "precision": "higher",
+        "density": "higher"}
     assert all(m.margin == 0 for m in DIVERSITY + FIDELITY)
     assert FIDELITY[0].claimed == "d < 0" and DIVERSITY[0].claimed == "d > 0"
 
@@ -90,11 +91,11 @@ def _records(values: dict, world="faces", domain="babies", shots=10) -> pd.DataF
 
 def test_directions_decide_the_verdicts_end_to_end():
     ds = {"intra_lpips": [0.50, 0.52, 0.51], "fid": [10.0, 11.0, 12.0], "kid": [0.010, 0.011, 0.012],
-          "c2st_accuracy": [0.60, 0.62, 0.61], "precision": [0.80, 0.82, 0.81], "density": [0.9, 1.0, 1.1],
-          "in_domain": [0.95, 0.96, 0.97]}
+          "c2st_accuracy": [0.60, 0.62, 0.61], "swd": [50.0, 55.0, 60.0], "precision": [0.80, 0.82, 0.81],
+          "density": [0.9, 1.0, 1.1], "in_domain": [0.95, 0.96, 0.97]}
     ft = {"intra_lpips": [0.40, 0.41, 0.42], "fid": [20.0, 21.0, 22.0], "kid": [0.020, 0.021, 0.022],
-          "c2st_accuracy": [0.70, 0.71, 0.72], "precision": [0.60, 0.61, 0.62], "density": [0.5, 0.6, 0.7],
-          "in_domain": [0.96, 0.97, 0.98]}
+          "c2st_accuracy": [0.70, 0.71, 0.72], "swd": [80.0, 90.0, 85.0], "precision": [0.60, 0.61, 0.62],
+          "density": [0.5, 0.6, 0.7], "in_domain": [0.96, 0.97, 0.98]}
     df = claims_table(_records({"domainstudio": ds, "ddpm-ft": ft})).set_index("measure")
     assert (df["verdict"] == "holds").all(), df["verdict"]   # better on all, style within the margin
     assert df.loc["fid", "difference"] == pytest.approx(-10.0) and df.loc["fid", "ci_high"] < 0
@@ -113,7 +114,7 @@ def test_rows_per_configuration():
                      ("domainstudio-official", "ddpm-ft-official", "claim"), ("domainstudio-official", "tgan", "claim"),
                      ("domainstudio-official", "cdc", "claim"), ("domainstudio-official", "dpms-ant", "comparison")]
     gan = next(m for v, b, _, m in rows if b == "tgan")
-    assert [m.name for m in gan] == ["intra_lpips", "fid", "kid", "c2st_accuracy", "precision", "density"]  # no style claim
+    assert [m.name for m in gan] == ["intra_lpips", "fid", "kid", "c2st_accuracy", "swd", "precision", "density"]  # no style
     assert comparisons(["domainstudio-official", "ddpm-ft"])[0][1] == "ddpm-ft"  # no official twin: the plain one
     assert comparisons(["ddpm-ft", "dpms-ant", "tgan"]) == []                   # no DomainStudio variant: no rows
 
@@ -125,7 +126,7 @@ def _run(root, domain, method, seed, il, fid_value, fidelity=True):
     (d / "intra_lpips.json").write_text(json.dumps({**meta, "intra_lpips": il, "std": 0.01}))
     (d / "fid.json").write_text(json.dumps({**meta, "fid": fid_value, "kid": 0.01}))
     if fidelity:
-        (d / "fidelity.json").write_text(json.dumps({**meta, "c2st_accuracy": 0.6, "precision": 0.9, "recall": 0.5,
+        (d / "fidelity.json").write_text(json.dumps({**meta, "c2st_accuracy": 0.6, "swd": 40.0, "precision": 0.9, "recall": 0.5,
                                                      "density": 1.1, "coverage": 0.7}))
     return d
 
@@ -140,11 +141,11 @@ def test_written_files_one_seed_and_missing_runs(tmp_path):
     assert list(csv.columns) == COLUMNS and len(csv) == len(df)
     babies = csv[csv.domain == "babies"]
     assert set(babies.verdict) == {"undecided (1 seed)", "undecided (no values)"}
-    assert set(babies.measure) == {"intra_lpips", "fid", "kid", "c2st_accuracy", "precision", "density"}  # no in_domain files
+    assert set(babies.measure) == {"intra_lpips", "fid", "kid", "c2st_accuracy", "swd", "precision", "density"}  # no in_domain files
     tgan_c2st = babies[(babies.baseline == "tgan") & (babies.measure == "c2st_accuracy")].iloc[0]
     assert tgan_c2st.verdict == "undecided (no values)" and tgan_c2st.n_seeds_baseline == 0
     sketches = csv[csv.domain == "sketches"]
-    assert set(sketches.measure) == {"intra_lpips", "fid", "kid", "c2st_accuracy", "precision", "density"}
+    assert set(sketches.measure) == {"intra_lpips", "fid", "kid", "c2st_accuracy", "swd", "precision", "density"}
     assert set(sketches.status) == {"domainstudio missing; ddpm-ft missing"} and set(sketches.verdict) == {"undecided (no values)"}
     md = (tmp_path / "claims.md").read_text()
     assert md.startswith("- Claims of the paper: undecided (1 seed) ") and "| babies | 10 | domainstudio | ddpm-ft | claim | more diverse |" in md

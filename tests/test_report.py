@@ -16,7 +16,7 @@ def _run(root, domain, method, seed, il, fid_value, shots=10, diversity=True):
                                                     "std": 0.01, "n_clusters_scored": 10, "n_clusters": 10, "near_copy_fraction": 0.2}))
     (d / "fid.json").write_text(json.dumps({**meta, "fid_backbone": "embedded", "n_samples": 1000, "n_reference": 2000,
                                             "fid": fid_value, "kid": 0.01}))
-    (d / "fidelity.json").write_text(json.dumps({**meta, "c2st_accuracy": 0.6 + 0.1 * seed, "c2st_n_test": 1000, "precision": 0.9,
+    (d / "fidelity.json").write_text(json.dumps({**meta, "c2st_accuracy": 0.6 + 0.1 * seed, "c2st_n_test": 1000, "swd": 50.0 + 10 * seed, "precision": 0.9,
                                                  "recall": 0.5, "density": 1.1, "coverage": 0.7}))
     if diversity:
         (d / "diversity.json").write_text(json.dumps({**meta, "factor_diversity": 0.8, "in_domain": 0.9}))
@@ -71,8 +71,9 @@ def test_table2_fid_and_partially_missing_seeds(runs, tmp_path):
     assert ft["c2st_accuracy"] == pytest.approx(0.7) and ft["c2st_accuracy_std_seeds"] == pytest.approx(0.1)
     assert (ft["precision"], ft["recall"], ft["density"], ft["coverage"]) == pytest.approx((0.9, 0.5, 1.1, 0.7))
     assert ft["precision_std_seeds"] == pytest.approx(0.0)
+    assert ft["swd"] == pytest.approx(60.0) and ft["swd_std_seeds"] == pytest.approx(10.0)
     md = (tmp_path / "table2.md").read_text()
-    assert "| c2st_accuracy | precision | recall | density | coverage |" in md and "0.700 (seeds ± 0.100)" in md
+    assert "| c2st_accuracy | swd | precision | recall | density | coverage |" in md and "0.700 (seeds ± 0.100)" in md
     assert "c2st_accuracy_std_seeds" not in md
     rep = table[table["source"] == "reported"]
     assert rep["backbone"].str.contains("inception").all() and (rep["n_samples"] == 5000).all()

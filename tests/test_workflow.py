@@ -61,6 +61,7 @@ def test_smoke_workflow_dvc_round_trip(tmp_path):
     assert len(fid_rows) == len(rows) and all(float(r["fid"]) > 0 and 0 <= float(r["in_domain"]) <= 1 for r in fid_rows)
     for r in fid_rows:  # the fidelity measures beside FID (docs/metrics.md)
         assert all(0 <= float(r[m]) <= 1 for m in ("c2st_accuracy", "precision", "recall", "coverage")) and float(r["density"]) >= 0
+        assert float(r["swd"]) > 0  # the pyramid patches of samples never match the reference exactly
     claims = list(csv.DictReader(open(project / "results" / "claims.csv")))  # the paper's claims, decided over seeds
     assert claims and list(claims[0]) == CLAIM_COLUMNS
     assert {r["domain"] for r in claims} == set(params["domains"]) and {r["variant"] for r in claims} == {"domainstudio"}

@@ -110,6 +110,7 @@ def evaluate_arguments(evaluate: dict, resolution: int, run: dict, *, samples: s
     args += ["--fid-backbone", evaluate.get("fid_backbone", "embedded"), "--cluster-cap", evaluate["cluster_cap"],
              "--near-copy-quantile", evaluate.get("near_copy_quantile", 0.05), "--seed", evaluate["seed"],
              "--c2st-json", json.dumps(evaluate.get("c2st", {}), sort_keys=True), "--prdc-k", evaluate.get("prdc_k", 5),
+             "--swd-json", json.dumps(evaluate.get("swd", {}), sort_keys=True),
              "--threads", threads, "--intra-lpips-out", f"{out}/intra_lpips.json", "--fid-out", f"{out}/fid.json",
              "--fidelity-out", f"{out}/fidelity.json"]
     if diversity:

@@ -31,9 +31,10 @@ def release_command(wildcards, output):
 
 
 def calibrate_arguments(wildcards, input):
-    """The calibrate job's settings: evaluate.calibration, and the two-sample test, k and seed the evaluate jobs use."""
+    """The calibrate job's settings: evaluate.calibration, and the two-sample test, SWD, k and seed the evaluate jobs use."""
     evaluate = config["evaluate"]
     return shlex.join(["--config-json", json.dumps(evaluate.get("calibration", {})), "--c2st-json", json.dumps(evaluate.get("c2st", {})),
+                       "--swd-json", json.dumps(evaluate.get("swd", {})),
                        "--prdc-k", str(evaluate.get("prdc_k", 5)), "--seed", str(evaluate["seed"]),
                        "--backbone-name", EMBEDDED_BACKBONE_RELEASE or f"trained ({input.backbone})"])
 

@@ -5,7 +5,7 @@ reference set) and against the spread between the methods of table 2.
 Protocol, per target domain: the reference set is split into two disjoint halves A and B of ``n_per_side`` images
 (seeded). Every measure compares B, or B degraded, with A, exactly as an evaluate job compares a run's samples with
 the reference set: FID, KID, precision, recall, density and coverage on the FID features, the in-domain fraction from
-the backbone's domain head, and the classifier two-sample test on raw pixels. The floor is measured on ``splits``
+the backbone's domain head, and the classifier two-sample test and the patch SWD on raw pixels. The floor is measured on ``splits``
 different halvings (mean and std); every degradation on the first.
 """
 from __future__ import annotations
@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 
 from domainstudio.metrics.degradations import DEGRADATIONS, TRAINING_FAMILY, degrade
+from domainstudio.metrics.sliced_wasserstein import SlicedWassersteinConfig
 from domainstudio.metrics.two_sample import TwoSampleConfig
 
 # (column, direction): +1 when a larger value means further from the reference (worse fidelity), -1 when smaller
 MEASURES = {"fid": 1, "kid": 1, "precision": -1, "recall": -1, "density": -1, "coverage": -1, "in_domain": -1,
-            "c2st_accuracy": 1}
+            "c2st_accuracy": 1, "swd": 1}
 
 
 @dataclass
@@ -42,13 +43,14 @@ def family_of(degradation: str) -> str:
 
 
 def measure(fake: np.ndarray, real: np.ndarray, real_features: np.ndarray, real_stats: tuple[np.ndarray, np.ndarray], backbone,
-            domain: str, c2st: TwoSampleConfig, prdc_k: int, seed: int) -> dict:
+            domain: str, c2st: TwoSampleConfig, swd: SlicedWassersteinConfig, prdc_k: int, seed: int) -> dict:
     """Every fidelity measure of the images ``fake`` against ``real`` (uint8 N x H x W x 3; ``real_features`` their FID
     features, ``real_stats`` those features' mean and covariance), as an evaluate job forms them
     (FID/KID/precision/recall/density/coverage on the backbone's FID features, in-domain from its domain head, the
-    classifier two-sample test on pixels)."""
+    classifier two-sample test and the SWD on pixels)."""
     from domainstudio.metrics.fid import fid, kid
     from domainstudio.metrics.prdc_measures import precision_recall_density_coverage
+    from domainstudio.metrics.sliced_wasserstein import sliced_wasserstein_distance
     from domainstudio.metrics.two_sample import classifier_two_sample_test
 
     feats = backbone.fid_features(fake)
@@ -57,11 +59,12 @@ def measure(fake: np.ndarray, real: np.ndarray, real_features: np.ndarray, real_
     c2st_result = classifier_two_sample_test(fake, real, dataclasses.replace(c2st, seed=seed))
     return {"fid": fid(feats, mu, sigma), "kid": kid(feats, real_features, seed), "in_domain": in_domain,
             **precision_recall_density_coverage(real_features, feats, prdc_k),
-            "c2st_accuracy": c2st_result["c2st_accuracy"]}
+            "c2st_accuracy": c2st_result["c2st_accuracy"],
+            "swd": sliced_wasserstein_distance(fake, real, dataclasses.replace(swd, seed=seed))["swd"]}
 
 
-def calibrate(reference: np.ndarray, backbone, domain: str, cfg: CalibrationConfig, c2st: TwoSampleConfig, prdc_k: int,
-              seed: int = 0, log=print) -> pd.DataFrame:
+def calibrate(reference: np.ndarray, backbone, domain: str, cfg: CalibrationConfig, c2st: TwoSampleConfig,
+              swd: SlicedWassersteinConfig, prdc_k: int, seed: int = 0, log=print) -> pd.DataFrame:
     """One row per (degradation, strength, split): every measure of B (degraded) against A (module docstring)."""
     from domainstudio.metrics.fid import statistics
 
@@ -84,8 +87,9 @@ def calibrate(reference: np.ndarray, backbone, domain: str, cfg: CalibrationConf
             fake = b if name == "none" else degrade(b, name, strength, seed=seed)
             rows.append({"domain": domain, "degradation": name, "family": family_of(name), "strength": strength,
                          "level": 0 if name == "none" else DEGRADATIONS[name][1].index(strength) + 1, "split": split,
-                         "n_per_side": n, **measure(fake, a, a_features, a_stats, backbone, domain, c2st, prdc_k, seed)})
-            log(f"{domain} {name} {strength} split {split}: fid {rows[-1]['fid']:.2f} c2st {rows[-1]['c2st_accuracy']:.3f}")
+                         "n_per_side": n, **measure(fake, a, a_features, a_stats, backbone, domain, c2st, swd, prdc_k, seed)})
+            log(f"{domain} {name} {strength} split {split}: fid {rows[-1]['fid']:.2f} c2st {rows[-1]['c2st_accuracy']:.3f} "
+                f"swd {rows[-1]['swd']:.1f}")
     return pd.DataFrame(rows)
 
 

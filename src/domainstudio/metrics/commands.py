@@ -74,12 +74,22 @@ def _c2st_config(a):
     return dataclass_from(TwoSampleConfig, {**c2st, "seed": a.seed}, "evaluate.c2st")
 
 
+def _swd_config(a):
+    """evaluate.swd (--swd-json) as the sliced Wasserstein distance's settings, seeded by evaluate.seed (--seed)."""
+    from domainstudio.metrics.sliced_wasserstein import SlicedWassersteinConfig
+
+    swd = json.loads(a.swd_json)
+    if "seed" in swd:
+        raise SystemExit("error: evaluate.swd takes its seed from evaluate.seed")
+    return dataclass_from(SlicedWassersteinConfig, {**swd, "seed": a.seed}, "evaluate.swd")
+
+
 def _evaluate_config(a):
     from domainstudio.metrics.evaluate import EvaluateConfig
 
     extra = {}
     if hasattr(a, "c2st_json"):  # the evaluate verb: the fidelity measures' settings
-        extra = {"c2st": _c2st_config(a), "prdc_k": a.prdc_k}
+        extra = {"c2st": _c2st_config(a), "swd": _swd_config(a), "prdc_k": a.prdc_k}
     return EvaluateConfig(cluster_cap=a.cluster_cap, max_samples=a.max_samples, seed=a.seed,
                           near_copy_quantile=a.near_copy_quantile, near_copy_reference=a.near_copy_reference, **extra)
 
@@ -101,7 +111,7 @@ def cmd_intra_lpips(a):
 
 def cmd_evaluate(a):
     """One run's metric files in one process (the workflow's evaluate rule): Intra-LPIPS with the near-copy
-    fraction, FID/KID, the fidelity measures (two-sample test, precision/recall/density/coverage), and factor
+    fraction, FID/KID, the fidelity measures (two-sample test, SWD, precision/recall/density/coverage), and factor
     diversity when --diversity is given."""
     from domainstudio.atomic import write_json
     from domainstudio.data.images import load_image_folder
@@ -137,10 +147,10 @@ def cmd_calibrate(a):
     from domainstudio.metrics.calibration import CalibrationConfig, calibrate
 
     cfg = dataclass_from(CalibrationConfig, json.loads(a.config_json), "evaluate.calibration")  # fails here, before any work
-    c2st = _c2st_config(a)
+    c2st, swd = _c2st_config(a), _swd_config(a)
     set_threads(a.threads)
     backbone = embedded_backbone(a.embedded_backbone, "calibration")
-    table = calibrate(load_image_folder(a.reference, a.resolution), backbone, a.domain, cfg, c2st, a.prdc_k, a.seed)
+    table = calibrate(load_image_folder(a.reference, a.resolution), backbone, a.domain, cfg, c2st, swd, a.prdc_k, a.seed)
     table.insert(0, "world", a.world)
     table["backbone"] = a.backbone_name or str(a.embedded_backbone)
     with atomic_file(a.out) as tmp:
@@ -178,15 +188,16 @@ def add_verbs(verb) -> None:
     s.add_argument("--reference", help="target reference folder: also report the near-copy fraction")
     s.add_argument("--out", required=True)
 
-    s = verb("evaluate", cmd_evaluate, "All metrics of one run: Intra-LPIPS, FID/KID, two-sample test and precision/recall/"
-             "density/coverage, and (embedded worlds) factor diversity")
+    s = verb("evaluate", cmd_evaluate, "All metrics of one run: Intra-LPIPS, FID/KID, two-sample test, SWD and precision/"
+             "recall/density/coverage, and (embedded worlds) factor diversity")
     _run_arguments(s, "embedded")
     s.add_argument("--reference", required=True); s.add_argument("--reference-stats", required=True)
     s.add_argument("--fid-backbone", default="embedded")
     s.add_argument("--c2st-json", default="{}", help="evaluate.c2st as JSON (the classifier two-sample test)")
+    s.add_argument("--swd-json", default="{}", help="evaluate.swd as JSON (the sliced Wasserstein distance of pyramid patches)")
     s.add_argument("--prdc-k", type=int, default=5, help="k of precision/recall/density/coverage (evaluate.prdc_k)")
     s.add_argument("--intra-lpips-out", required=True); s.add_argument("--fid-out", required=True)
-    s.add_argument("--fidelity-out", required=True, help="the two-sample test and precision/recall/density/coverage record")
+    s.add_argument("--fidelity-out", required=True, help="the two-sample test, SWD and precision/recall/density/coverage record")
     s.add_argument("--diversity", help="also write the factor-diversity record here (embedded worlds)")
 
     s = verb("calibrate", cmd_calibrate, "Every fidelity measure of a domain's reference images under controlled degradations")
@@ -196,5 +207,6 @@ def add_verbs(verb) -> None:
     s.add_argument("--backbone-name", help="what the table calls the backbone (its release folder; default: --embedded-backbone)")
     s.add_argument("--config-json", default="{}", help="evaluate.calibration as JSON")
     s.add_argument("--c2st-json", default="{}", help="evaluate.c2st as JSON"); s.add_argument("--prdc-k", type=int, default=5)
+    s.add_argument("--swd-json", default="{}", help="evaluate.swd as JSON")
     s.add_argument("--seed", type=int, default=0); s.add_argument("--threads", type=int)
     s.add_argument("--out", required=True, help="CSV: one row per degradation, strength and split")

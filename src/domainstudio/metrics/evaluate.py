@@ -1,7 +1,8 @@
 """One run's metrics, as the evaluate rule and the experiments compute them: Intra-LPIPS with the near-copy
 fraction (CDC's protocol, metrics/intra_lpips.py), FID/KID against a reference set's cached statistics, the fidelity
 measures (a classifier two-sample test on raw pixels, metrics/two_sample.py; precision, recall, density and coverage
-on the FID features, metrics/prdc_measures.py) and, on embedded worlds, the ground-truth factor diversity and
+on the FID features, metrics/prdc_measures.py; the sliced Wasserstein distance of Laplacian-pyramid patches,
+metrics/sliced_wasserstein.py) and, on embedded worlds, the ground-truth factor diversity and
 in-domain fraction (metrics/diversity.py)."""
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from domainstudio.metrics.sliced_wasserstein import SlicedWassersteinConfig
 from domainstudio.metrics.two_sample import TwoSampleConfig
 
 
@@ -23,6 +25,7 @@ class EvaluateConfig:
     near_copy_reference: int = 500   # reference images that calibrate the near-copy threshold
     c2st: TwoSampleConfig = field(default_factory=TwoSampleConfig)   # the classifier two-sample test
     prdc_k: int = 5                  # k of precision/recall/density/coverage's nearest-neighbour balls (both papers: 5)
+    swd: SlicedWassersteinConfig = field(default_factory=SlicedWassersteinConfig)   # patch SWD on pixels
 
 
 def intra_lpips_record(embedding, samples: np.ndarray, train: np.ndarray, reference: np.ndarray | None, cfg: EvaluateConfig) -> dict:
@@ -51,10 +54,12 @@ def fid_record(features, samples: np.ndarray, reference_stats, seed: int = 0, fe
 
 def fidelity_record(samples: np.ndarray, reference: np.ndarray, sample_features: np.ndarray, reference_features: np.ndarray,
                     cfg: EvaluateConfig) -> dict:
-    """The classifier two-sample test of ``samples`` against ``reference`` images (raw pixels), and precision, recall,
+    """The classifier two-sample test and the sliced Wasserstein distance of ``samples`` against ``reference`` images
+    (raw pixels), and precision, recall,
     density and coverage of the samples' FID features against a seeded subset of the reference features of the same
     size (equal sets: identical distributions give precision = recall, and coverage does not drift with the ratio)."""
     from domainstudio.metrics.prdc_measures import precision_recall_density_coverage
+    from domainstudio.metrics.sliced_wasserstein import sliced_wasserstein_distance
     from domainstudio.metrics.two_sample import classifier_two_sample_test
 
     n = min(len(sample_features), len(reference_features))
@@ -62,6 +67,7 @@ def fidelity_record(samples: np.ndarray, reference: np.ndarray, sample_features:
     real = reference_features[np.sort(rng.permutation(len(reference_features))[:n])]
     fake = sample_features[np.sort(rng.permutation(len(sample_features))[:n])]
     return {**classifier_two_sample_test(samples, reference, cfg.c2st), "c2st_config": dataclasses.asdict(cfg.c2st),
+            **sliced_wasserstein_distance(samples, reference, cfg.swd), "swd_config": dataclasses.asdict(cfg.swd),
             "prdc_k": cfg.prdc_k, "prdc_n_real": n, "prdc_n_fake": n,
             **precision_recall_density_coverage(real, fake, cfg.prdc_k)}
 

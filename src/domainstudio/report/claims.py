@@ -50,6 +50,7 @@ class Measure:
 DIVERSITY = (Measure("intra_lpips", "more diverse", "higher"),)  # table 1
 FIDELITY = (Measure("fid", "better fidelity", "lower"), Measure("kid", "better fidelity", "lower"),  # table 2
             Measure("c2st_accuracy", "better fidelity", "lower"),  # 0.5: indistinguishable from the reference
+            Measure("swd", "better fidelity", "lower"),
             Measure("precision", "better fidelity", "higher"), Measure("density", "better fidelity", "higher"))
 STYLE = (Measure("in_domain", "target style kept", "higher", STYLE_MARGIN),)  # table 2, embedded worlds
 ALWAYS = ("intra_lpips", "fid")  # every evaluate job writes them: rows stay (status missing) even when no run was measured

@@ -58,7 +58,8 @@ def write_report(config: dict, results: str | Path, benchmark_dir: str | Path, o
               f"- sampling: {config['sample']['n_samples']} samples per run, DDIM {config['sample']['ddim_steps']} steps",
               f"- metrics: Intra-LPIPS backbone `{ev['backbone']}`, FID/KID backbone `{ev.get('fid_backbone', 'embedded')}`, cluster cap {ev['cluster_cap']}",
               f"- fidelity: classifier two-sample test on pixels ({c2st['n_per_side']} images a side, {c2st['epochs']} epochs; "
-              f"`c2st_accuracy` 0.5: indistinguishable); precision, recall, density and coverage on the FID/KID features "
+              f"`c2st_accuracy` 0.5: indistinguishable); the sliced Wasserstein distance of Laplacian-pyramid patches "
+              f"(`swd`, x 1e3, 0 at identical distributions); precision, recall, density and coverage on the FID/KID features "
               f"(k = {ev.get('prdc_k', 5)}), one family of evidence with FID/KID",
               ""]
     if "embedded" in (ev["backbone"], ev.get("fid_backbone")):

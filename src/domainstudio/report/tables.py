@@ -20,10 +20,10 @@ import pandas as pd
 from domainstudio.atomic import atomic_file
 
 KEYS = ["world", "domain", "shots", "method", "family"]
-FIDELITY = ["c2st_accuracy", "precision", "recall", "density", "coverage"]   # fidelity.json's headline numbers
+FIDELITY = ["c2st_accuracy", "swd", "precision", "recall", "density", "coverage"]   # fidelity.json's headline numbers
 TABLES = {
     "table1": ["intra_lpips", "std", "std_seeds", "near_copy_fraction", "factor_diversity", "n_clusters_scored", "n_clusters"],
-    "table2": ["fid", "fid_std_seeds", "kid", "c2st_accuracy", "c2st_accuracy_std_seeds", "precision", "precision_std_seeds",
+    "table2": ["fid", "fid_std_seeds", "kid", "c2st_accuracy", "c2st_accuracy_std_seeds", "swd", "swd_std_seeds", "precision", "precision_std_seeds",
                "recall", "recall_std_seeds", "density", "density_std_seeds", "coverage", "coverage_std_seeds", "in_domain",
                "n_reference"],
     "table3_ablation": ["intra_lpips", "std", "std_seeds", "fid", "near_copy_fraction", "factor_diversity", "in_domain", "fid_backbone"],
