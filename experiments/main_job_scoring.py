@@ -61,14 +61,17 @@ def main_job_runs(a) -> list[str]:
     return runs
 
 
-def print_scores(rows: list[tuple[str, int, Path]]) -> None:
-    """One line per (method, step count, metrics folder): Intra-LPIPS, near-copy fraction, FID, in-domain."""
+def print_scores(rows: list[tuple[str, object, Path]]) -> None:
+    """One line per (method, setting, metrics folder): Intra-LPIPS, near-copy fraction, FID, in-domain, and (when
+    scored) the two-sample accuracy and SWD."""
     width = max(len(method) for method, _, _ in rows)
-    print(f"{'method':{width}s}  steps  Intra-LPIPS  near-copy   FID   in-domain")
+    column = max(5, *(len(str(value)) for _, value, _ in rows))
+    print(f"{'method':{width}s}  {'steps':>{column}s}  Intra-LPIPS  near-copy   FID   in-domain   c2st     swd")
     for method, value, folder in rows:
         m = scores(folder)
-        print(f"{method:{width}s}  {value:5d}  {m['intra_lpips']:11.3f}  {m['near_copy_fraction']:9.2f}  "
-              f"{m['fid']:5.1f}  {m['in_domain']:9.2f}")
+        fidelity = f"  {m['c2st_accuracy']:5.3f}  {m['swd']:6.1f}" if "swd" in m else ""
+        print(f"{method:{width}s}  {str(value):>{column}s}  {m['intra_lpips']:11.3f}  {m['near_copy_fraction']:9.2f}  "
+              f"{m['fid']:5.1f}  {m['in_domain']:9.2f}{fidelity}")
 
 
 def sample_images(run: str, metrics: Path) -> Path:
