@@ -10,7 +10,7 @@ the released code's rows sample with adapt.official.sample). ``--figure`` writes
 every step count as one labelled grid. ``--eta`` (default: params.yaml's ``sample.eta``) samples with another DDIM eta
 at the listed step counts: 0 deterministic, 1 stochastic (DDPM-like); ``--sampler ddpm`` samples ancestrally instead
 (eta does not apply). ``--n-samples`` draws fewer samples than the workflow's run (then the workflow's run is
-sampled again at that count too, so that every row is scored on as many samples). Runs already scored in ``--out``
+sampled again at that count too, so that every row is scored on as many samples; the run need only be adapted). Runs already scored in ``--out``
 are not repeated.
 
     python experiments/ddim_steps.py --domain babies --methods domainstudio-official --sampler ddpm --steps 1000 \
@@ -72,7 +72,7 @@ def main() -> None:
     a = p.parse_args()
     params = yaml.safe_load(Path(a.params).read_text())
     a.eta = params["sample"]["eta"] if a.eta is None else a.eta
-    runs = main_job_runs(a)
+    runs = main_job_runs(a, scored=not a.n_samples)   # with --n-samples, an adapted model is enough
     workflow = {run: sample_settings(params, run.split("/")[3]) for run in runs}   # each run's own sample block
     settings = {run: [workflow[run]] + [{**workflow[run], "sampler": a.sampler, "ddim_steps": s, "eta": a.eta}
                                         for s in a.steps if setting({**workflow[run], "sampler": a.sampler, "ddim_steps": s,

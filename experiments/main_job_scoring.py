@@ -51,10 +51,13 @@ def run_arguments(description: str, methods: list[str], out: str):
     return p
 
 
-def main_job_runs(a) -> list[str]:
-    """The runs named by :func:`run_arguments`' arguments, checked to exist."""
+def main_job_runs(a, scored: bool = True) -> list[str]:
+    """The runs named by :func:`run_arguments`' arguments, checked to exist: scored by the workflow, or with
+    ``scored=False`` only adapted (models/<run>)."""
     runs = [f"{a.world}/{a.domain}/{a.shots}shot/{m}/seed{a.seed}" for m in a.methods]
     for run in runs:
+        if not scored and Path(f"models/{run}").is_dir():
+            continue
         if not Path(f"results/metrics/{run}/diversity.json").exists():
             raise SystemExit(f"results/metrics/{run}/: run the workflow first (snakemake --cores all results/table1.csv; "
                              "dpms-ant and the GAN baselines with --configfile config/baselines.yaml)")
