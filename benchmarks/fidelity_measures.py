@@ -61,7 +61,7 @@ def main() -> None:
     mu, sigma = statistics(ref_features)
     print(f"{a.domain}, {a.n} images against {2 * a.n} reference images, {a.threads} thread(s); "
           f"c2st {dataclasses.asdict(cfg.c2st)}, swd {dataclasses.asdict(cfg.swd)}, k = {cfg.prdc_k}")
-    width = max(22, *(len(f) for f in a.samples))
+    width = max([22, *(len(f) for f in a.samples)])
     print(f"{'case':{width}s} {'FID':>6s} {'c2st':>6s} {'p-value':>8s} {'swd':>7s} {'prec':>6s} {'recall':>6s} {'dens':>6s} {'cover':>6s} {'seconds':>8s} {'swd s':>6s}")
     cases = [("same distribution", other), ("1 px Gaussian blur", blur(other)), ("red channel 1 px", shift_red(other))]
     cases += [(folder, load_image_folder(folder, res)) for folder in a.samples]
