@@ -8,22 +8,22 @@ from pathlib import Path
 import pytest
 import yaml
 
+from domainstudio.adapt.ant import AntOptions
+from domainstudio.adapt.domain_classifier import ClassifierConfig
 from domainstudio.adapt.losses import HAAR_CONVENTIONS
 from domainstudio.adapt.methods import DIFFUSION_METHODS
 from domainstudio.adapt.objectives import HFMSE_WEIGHTINGS, DomainStudioOptions
-from domainstudio.adapt.ant import AntOptions
-from domainstudio.adapt.domain_classifier import ClassifierConfig
 from domainstudio.adapt.trainer import TrainConfig
-from domainstudio.config import ANT_METHODS, KL_DIRECTIONS, METHOD_FAMILIES, PAIRWISE_REDUCTIONS
-from domainstudio.models.adaptor import AdaptorConfig
 from domainstudio.gan.methods import GAN_METHODS, CdcConfig, EwcConfig, FreezeDConfig
 from domainstudio.gan.networks import GanNetworkConfig
 from domainstudio.gan.train import GanTrainConfig
 from domainstudio.metrics.embedded_backbone import BackboneTrainConfig
 from domainstudio.metrics.evaluate import EvaluateConfig
-from domainstudio.metrics.source_quality import SourceQualityConfig
 from domainstudio.metrics.two_sample import TwoSampleConfig
+from domainstudio.models.adaptor import AdaptorConfig
 from domainstudio.models.source import SchedulerConfig, UNetConfig
+from domainstudio.registry import ANT_METHODS, KL_DIRECTIONS, METHOD_FAMILIES, PAIRWISE_REDUCTIONS
+from domainstudio.release.quality_curve import SourceQualityConfig
 from domainstudio.sampling import SAMPLERS, SampleConfig
 from domainstudio.t2i import T2I_METHODS
 from domainstudio.t2i.objective import PAIRWISE_REFERENCES, T2IOptions
