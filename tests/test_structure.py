@@ -1,14 +1,17 @@
 """The package's shape, computed from its imports (imports inside functions count too): no import cycle between
 modules or between packages, and every import goes to the importer's own layer or one below it, so that the floors
-follow the data (data -> source model -> adaptation -> samples -> metrics -> report) with the verbs on top."""
+follow the data (data -> source model -> adaptation -> samples -> metrics -> report) with the verbs on top. The
+workflow's rules stay declarative: their helpers are named functions in the rule files' shared modules."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import domainstudio
 
 PACKAGE = Path(domainstudio.__file__).parent
+ROOT = Path(__file__).resolve().parents[1]
 
 # The layers, bottom first: each top-level module or package of domainstudio may import only from its own layer or
 # below. Within a layer, packages may import each other but not in a loop (test_no_import_cycles_between_packages).
@@ -141,3 +144,9 @@ def test_every_package_is_in_exactly_one_layer():
 def test_imports_go_down_the_layers():
     found = upward_imports(import_graph(), LAYERS)
     assert not found, "imports from a layer above the importer's:\n" + "\n".join(found)
+
+
+def test_rules_carry_no_lambdas():
+    files = [ROOT / "Snakefile", *sorted((ROOT / "workflow/rules").glob("*.smk"))]
+    found = [f"{f.relative_to(ROOT)}:{i}" for f in files for i, line in enumerate(f.read_text().splitlines(), 1) if re.search(r"\blambda\b", line)]
+    assert not found, "lambdas in the workflow (make them named functions in settings.smk): " + ", ".join(found)

@@ -1,5 +1,6 @@
 # What each verb reads from params.yaml: the blocks passed as --config-json, and the arguments and inputs that
-# depend on the configuration (backbones, releases, snapshots). Changing a block reruns only the jobs that read it.
+# depend on the configuration (backbones, releases, snapshots, a table's runs). Every input and params function of a
+# rule is a named function here; rules carry no lambdas. Changing a block reruns only the jobs that read it.
 from domainstudio.params.arguments import adapt_settings, sample_settings
 
 
