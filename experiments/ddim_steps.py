@@ -3,7 +3,7 @@ again with other DDIM step counts and scored exactly as the main job scores them
 
     python experiments/ddim_steps.py --domain babies --steps 10 50 --out experiments/out/ddim_steps
 (after `snakemake --cores all results/table1.csv`.) Per step count and method it runs the workflow's own verbs
-(`domainstudio sample` with the method's own sample settings, domainstudio.config.sample_settings, but
+(`domainstudio sample` with the method's own sample settings, domainstudio.params.arguments.sample_settings, but
 ``ddim_steps``, then `domainstudio evaluate` with the main job's evaluate settings) into ``--out``, and prints
 Intra-LPIPS, near-copy fraction, FID and in-domain beside the workflow's own run (its sampler, step count and eta;
 the released code's rows sample with adapt.official.sample). ``--figure`` writes the first samples of each method at
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from domainstudio.config import sample_settings
+from domainstudio.params.arguments import sample_settings
 from domainstudio.data.images import load_image_folder
 from main_job_scoring import evaluate, main_job_runs, print_scores, run_arguments, sample_images
 

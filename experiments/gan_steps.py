@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from domainstudio.config import EWC_FISHER, gan_adapt_config
+from domainstudio.params.arguments import EWC_FISHER, gan_adapt_config
 from domainstudio.data.images import load_image_folder
 from main_job_scoring import evaluate, main_job_runs, print_scores, run_arguments, sample_images
 

@@ -7,7 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from domainstudio.config import evaluate_arguments, needs_metric_backbone
+from domainstudio.params.arguments import evaluate_arguments, needs_metric_backbone
 
 
 def scores(metrics: Path) -> dict:
@@ -23,7 +23,7 @@ def scores(metrics: Path) -> dict:
 def evaluate(samples: Path, metrics: Path, run: str, family: str, params: dict, threads: int = 1) -> None:
     """``metrics``/{intra_lpips,fid,fidelity,diversity}.json of ``samples``, for the main job's run ``run``
     (world/domain/<K>shot/method/seed<s>) of method family ``family`` (ddpm or gan): rule evaluate's command
-    (domainstudio.config.evaluate_arguments) on other samples."""
+    (domainstudio.params.arguments.evaluate_arguments) on other samples."""
     world, domain, shots, method, seed = run.split("/")
     ev, embedded = params["evaluate"], params["data"]["kind"] == "embedded"
     info = {"world": world, "domain": domain, "shots": shots.removesuffix("shot"), "method": method, "family": family,

@@ -4,7 +4,7 @@ sample.ddim_steps beside the adapted runs' tables, docs/evidence.md).
     python experiments/source_ddim_steps.py --steps 10 20 50
 Samples ``--samples`` images of the released source DDPM per step count (same seed, so the same initial noise) and
 prints their FID against as many fresh source images with the released metric backbone, and the floor (two
-disjoint fresh sets): the measurement of the release's manifest (metrics/source_quality.py) at other step counts.
+disjoint fresh sets): the measurement of the release's manifest (release/quality_curve.py) at other step counts.
 """
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import torch
 import yaml
 
 from domainstudio.metrics.embedded_backbone import EmbeddedBackbone
-from domainstudio.metrics.source_quality import SourceQuality, SourceQualityConfig, sample_source
+from domainstudio.metrics.source_quality import SourceQuality
 from domainstudio.models.source import load_source
+from domainstudio.release.quality_curve import SourceQualityConfig, sample_source
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from domainstudio.config import ConfigError, check_config
+from domainstudio.params.checks import ConfigError, check_config
 from tests.conftest import ROOT, copy_project, run
 
 SCHEMA = str(ROOT / "workflow" / "schemas" / "params.schema.yaml")
@@ -155,11 +155,11 @@ def test_paper_settings_row_trains_with_adapt_paper_and_the_tuned_row_with_adapt
 
 def test_gan_adapt_job_gets_the_shared_settings_and_only_its_method_block(tmp_path):
     """adapt_gan's --config-json is gan.adapt with the run's seed plus this method's block of gan.methods: what
-    domainstudio.config.gan_adapt_config builds (experiments/gan_steps.py builds its runs' settings with it)."""
+    domainstudio.params.arguments.gan_adapt_config builds (experiments/gan_steps.py builds its runs' settings with it)."""
     import json
     import re
 
-    from domainstudio.config import EWC_FISHER, gan_adapt_config
+    from domainstudio.params.arguments import EWC_FISHER, gan_adapt_config
 
     project = copy_project(tmp_path / "p")
     gan = yaml.safe_load((project / "params.yaml").read_text())["gan"]
@@ -173,7 +173,7 @@ def test_gan_adapt_job_gets_the_shared_settings_and_only_its_method_block(tmp_pa
 @pytest.mark.parametrize("overlay", [{}, {"evaluate": {"resize": 64, "lpips_samples": 500}}])
 def test_experiments_score_extra_samples_with_the_evaluate_rules_command(tmp_path, monkeypatch, overlay):
     """experiments/main_job_scoring.evaluate runs `domainstudio evaluate` with the arguments rule evaluate gives the
-    same run (both from domainstudio.config.evaluate_arguments), settings that only some runs use included."""
+    same run (both from domainstudio.params.arguments.evaluate_arguments), settings that only some runs use included."""
     import re
     import shlex
     import sys

@@ -143,7 +143,7 @@ def test_c2st_is_deterministic_by_seed_and_leaves_the_global_rng_alone():
 
 
 def test_every_evaluate_job_writes_the_fidelity_record(tmp_path):
-    """`domainstudio evaluate` with the workflow's arguments (domainstudio.config.evaluate_arguments, params.yaml's
+    """`domainstudio evaluate` with the workflow's arguments (domainstudio.params.arguments.evaluate_arguments, params.yaml's
     evaluate block) on a few rendered images and the released metric backbone: fidelity.json beside fid.json."""
     import json
     from pathlib import Path
@@ -151,7 +151,7 @@ def test_every_evaluate_job_writes_the_fidelity_record(tmp_path):
     import yaml
 
     from domainstudio.cli import main
-    from domainstudio.config import evaluate_arguments
+    from domainstudio.params.arguments import evaluate_arguments
     from domainstudio.data import faces
     from domainstudio.data.images import save_images
 

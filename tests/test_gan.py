@@ -7,13 +7,15 @@ import torch
 import torch.nn.functional as F
 
 from domainstudio.cli import main
-from domainstudio.config import METHOD_FAMILIES, ConfigError, check_config, gan_rules_active
 from domainstudio.data.images import save_images
 from domainstudio.gan.artifact import build_gan, load_gan, sample_gan
 from domainstudio.gan.losses import cross_domain_consistency_loss, ewc_fisher, ewc_penalty
 from domainstudio.gan.methods import GAN_METHODS, Adaptation, Cdc, CdcConfig, EwcConfig, FreezeD, FreezeDConfig, GanMethodsConfig, build_adaptation
 from domainstudio.gan.networks import GanNetworkConfig, ModulatedConv
 from domainstudio.gan.train import GanTrainConfig, train_gan
+from domainstudio.params.arguments import gan_rules_active
+from domainstudio.params.checks import ConfigError, check_config
+from domainstudio.registry import METHOD_FAMILIES
 
 NET = GanNetworkConfig(z_dim=8, w_dim=8, mapping_layers=1, channel_base=64, channel_max=16, patch_resolution=8)
 RES = 16

@@ -13,8 +13,9 @@ import yaml
 from domainstudio.adapt.methods import method_weights
 from domainstudio.adapt.objectives import DomainStudio, DomainStudioOptions, DomainStudioWeights
 from domainstudio.adapt.trainer import TrainConfig, resnet_dropouts, set_dropout
-from domainstudio.config import OFFICIAL_SETTINGS_METHODS, adapt_settings, sample_settings
 from domainstudio.models.source import SchedulerConfig, build_scheduler
+from domainstudio.params.arguments import adapt_settings, sample_settings
+from domainstudio.registry import OFFICIAL_SETTINGS_METHODS
 from domainstudio.sampling import SampleConfig, ancestral_step
 from tests.conftest import ROOT, copy_project, noise_image_folder, run, tiny_unet
 from tests.test_term_values import reference_haar_highpass, reference_hf_mse, reference_relative_distance

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from domainstudio.release import ReleaseError, file_records, verify_release, write_manifest
+from domainstudio.manifest import ReleaseError, file_records, verify_release, write_manifest
 from tests.conftest import ROOT, copy_project, run
 
 RELEASES = sorted(p.parent for p in (ROOT / "releases").rglob("manifest.json"))
@@ -186,7 +186,7 @@ def test_quality_curve_measures_a_snapshot_once_per_weights_backbone_and_setting
     the snapshot folder), and always measures the final model."""
     import numpy as np
 
-    import domainstudio.metrics.source_quality as sq
+    import domainstudio.release.quality_curve as sq
     from domainstudio.metrics.embedded_backbone import EmbeddedBackbone
 
     sampled = []

@@ -9,9 +9,8 @@ import torch.nn.functional as F
 
 from domainstudio.adapt import losses
 from domainstudio.adapt.objectives import DomainStudioWeights
-from domainstudio.config import ConfigError
+from domainstudio.params.checks import ConfigError, check_t2i_config
 from domainstudio.t2i import objective as t2i_objective
-from domainstudio.t2i.config import check_t2i_config
 from domainstudio.t2i.objective import DreamBoothDomainStudio, T2IBatch, T2IOptions
 from domainstudio.t2i.pipeline import T2IModelError, encode_prompt, load_t2i_pipeline
 from domainstudio.t2i.sampling import T2ISampleConfig, generate

@@ -1,8 +1,9 @@
 """The ``domainstudio`` command: one verb per workflow step. Snakemake rules and tests call these verbs.
 
-Each stage's package registers its own verbs (``<stage>/commands.py: add_verbs``). Stage settings arrive as
-``--config-json`` (a block of params.yaml, already validated by the workflow's schema); unknown keys are an error
-here too (:mod:`domainstudio.stage_config`), so a verb can be run by hand without Snakemake.
+Each stage's verbs are registered by its module in :mod:`domainstudio.commands` (``commands/<stage>.py: add_verbs``).
+Stage settings arrive as ``--config-json`` (a block of params.yaml, already validated by the workflow's schema);
+unknown keys are an error here too (:mod:`domainstudio.commands.stage_config`), so a verb can be run by hand without
+Snakemake.
 """
 from __future__ import annotations
 
@@ -10,18 +11,10 @@ import argparse
 import logging
 import sys
 
-from domainstudio.adapt import commands as adapt_commands
-from domainstudio.data import commands as data_commands
-from domainstudio.gan import commands as gan_commands
-from domainstudio.metrics import commands as metrics_commands
-from domainstudio.models import commands as model_commands
-from domainstudio.release import commands as release_commands
-from domainstudio.report import commands as report_commands
-from domainstudio.t2i import commands as t2i_commands
+from domainstudio.commands import adapt, data, gan, metrics, release, report, sample, source, t2i
 
-# In workflow order: data, source model, releases, adaptation and sampling, metrics, report, GAN baselines, t2i.
-STAGES = (data_commands, model_commands, release_commands, adapt_commands, metrics_commands, report_commands,
-          gan_commands, t2i_commands)
+# In workflow order: data, source model, releases, adaptation, sampling, metrics, report, GAN baselines, t2i.
+STAGES = (data, source, release, adapt, sample, metrics, report, gan, t2i)
 
 
 def build_parser() -> argparse.ArgumentParser:

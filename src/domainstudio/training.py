@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class LoopConfig:
-    """What :func:`run_training` reads; defaults are params.yaml's adapt.train (tests/test_defaults.py)."""
+    """What :func:`run_training` reads; defaults are params.yaml's adapt.train, those it does not write in
+    docs/workflow.md's "Defaults fixed in code" (tests/test_defaults.py)."""
     steps: int = 1000
     batch_size: int = 10
     lr: float = 1e-4

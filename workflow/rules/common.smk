@@ -8,10 +8,10 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from domainstudio.config import (ANT_METHODS, EWC_FISHER, METHOD_FAMILIES, PAPER_SETTINGS_METHODS, ConfigError, check_config,
-                                 embedded_domains, evaluate_arguments, gan_adapt_config, gan_rules_active, lpips_arguments,
-                                 needs_metric_backbone)
-from domainstudio.t2i.config import check_t2i_config
+from domainstudio.params.arguments import (EWC_FISHER, evaluate_arguments, gan_adapt_config, gan_rules_active, lpips_arguments,
+                                           needs_metric_backbone)
+from domainstudio.params.checks import ConfigError, check_config, check_t2i_config, embedded_domains
+from domainstudio.registry import ANT_METHODS, METHOD_FAMILIES
 
 # Overlays named in the configuration itself (`overlays:` in params.yaml), merged over params.yaml in order and
 # under any --configfile/--config of the command line: how `dvc repro`, which takes no --configfile, runs an overlay.

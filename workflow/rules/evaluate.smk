@@ -26,7 +26,7 @@ else:
     rule train_backbone:
         input:
             source="data/{world}/source",
-            references=lambda w: [f"data/{w.world}/{d}/reference" for d in embedded_domains(w.world)],
+            references=backbone_training_references,
         output:
             directory("models/{world}/metric_backbone"),
         params:
@@ -53,17 +53,14 @@ rule evaluate:
         train=KSHOT,
         reference="data/{world}/{domain}/reference",
         stats=f"results/reference_stats/{{world}}/{{domain}}/{FID_BACKBONE}.npz",
-        backbone=lambda w: [f"models/{w.world}/metric_backbone"] if needs_metric_backbone(config["evaluate"], EMBEDDED) else [],
+        backbone=evaluate_backbone_input,
     output:
         intra_lpips=f"results/metrics/{RUN}/intra_lpips.json",
         fid=f"results/metrics/{RUN}/fid.json",
         fidelity=f"results/metrics/{RUN}/fidelity.json",
         diversity=[f"results/metrics/{RUN}/diversity.json"] if EMBEDDED else [],
     params:
-        args=lambda w, input, output: shlex.join(evaluate_arguments(
-            config["evaluate"], RESOLUTION, {**dict(w.items()), "family": method_family(w)}, samples=input.samples, train=input.train,
-            reference=input.reference, reference_stats=input.stats, metric_backbone=input.backbone[0] if input.backbone else None,
-            out=os.path.dirname(output.intra_lpips), diversity=EMBEDDED, threads=JOB_THREADS)),
+        args=evaluate_args,
     threads: JOB_THREADS
     resources:
         mem_mb=8000,
@@ -83,7 +80,7 @@ rule reference_stats:
     output:
         "results/reference_stats/{world}/{domain}/{fid_backbone}.npz",
     params:
-        embedded=lambda w, input: f"--embedded-backbone {input.backbone}" if input.backbone else "",
+        embedded=reference_stats_backbone_arg,
         resolution=RESOLUTION,
     threads: JOB_THREADS
     resources:

@@ -16,8 +16,8 @@ rule table:
         csv=report("results/{table}.csv", caption="../report/table.rst", category="Tables", labels={"table": "{table}"}),
         md="results/{table}.md",
     params:
-        runs=lambda w: " ".join(run_dir(r) for r in table_runs(w.table)),
-        reported=lambda w: TABLE_REPORTED.get(w.table, ""),
+        runs=table_run_dirs,
+        reported=table_reported_arg,
     log:
         "logs/report/{table}.log",
     benchmark:
@@ -52,7 +52,7 @@ rule figures:
     output:
         [report(f, caption="../report/figure.rst", category="Figures", labels={"figure": Path(f).stem}) for f in report_figures()],
     params:
-        backbone=lambda w, input: f"--backbone {LPIPS_BACKBONE}" + (f" --embedded-backbone {input.backbone}" if input.backbone else ""),
+        backbone=figures_backbone_args,
         domains=" ".join(config["domains"]),
         methods=" ".join(config["methods"]),
         shots=max(config["shots"]),

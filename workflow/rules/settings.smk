@@ -1,6 +1,7 @@
 # What each verb reads from params.yaml: the blocks passed as --config-json, and the arguments and inputs that
-# depend on the configuration (backbones, releases, snapshots). Changing a block reruns only the jobs that read it.
-from domainstudio.config import adapt_settings, sample_settings
+# depend on the configuration (backbones, releases, snapshots, a table's runs). Every input and params function of a
+# rule is a named function here; rules carry no lambdas. Changing a block reruns only the jobs that read it.
+from domainstudio.params.arguments import adapt_settings, sample_settings
 
 
 def source_release_input(wildcards):
@@ -45,7 +46,7 @@ def source_config_json():
 
 def adapt_config_json(wildcards):
     """The training settings, and the weights and options of the method: adapt.paper's for the paper-settings row,
-    adapt.official's (its train block over adapt.train) for the released code's rows (domainstudio.config.adapt_settings);
+    adapt.official's (its train block over adapt.train) for the released code's rows (domainstudio.params.arguments.adapt_settings);
     adapt.ant's training overrides and blocks for dpms-ant."""
     train = {**config["adapt"]["train"], "seed": int(wildcards.seed)}
     if wildcards.method in ANT_METHODS:
@@ -93,6 +94,49 @@ def lpips_backbone_args(wildcards, input):
     return shlex.join(lpips_arguments(config["evaluate"], input.backbone[0] if input.backbone else None))
 
 
+# -- evaluation (evaluate.smk) -------------------------------------------------------------------------------------
+
+def backbone_training_references(wildcards):
+    """The reference set of every target domain of the world, which the embedded metric backbone trains on."""
+    return [f"data/{wildcards.world}/{d}/reference" for d in embedded_domains(wildcards.world)]
+
+
+def evaluate_backbone_input(wildcards):
+    """The embedded metric backbone, when scoring a run reads it (domainstudio.params.arguments.needs_metric_backbone)."""
+    return [f"models/{wildcards.world}/metric_backbone"] if needs_metric_backbone(config["evaluate"], EMBEDDED) else []
+
+
+def evaluate_args(wildcards, input, output):
+    """The evaluate verb's arguments for one run (domainstudio.params.arguments.evaluate_arguments): its metric files go
+    to the folder of its intra_lpips.json."""
+    run = {**dict(wildcards.items()), "family": method_family(wildcards)}
+    return shlex.join(evaluate_arguments(
+        config["evaluate"], RESOLUTION, run, samples=input.samples, train=input.train, reference=input.reference,
+        reference_stats=input.stats, metric_backbone=input.backbone[0] if input.backbone else None,
+        out=os.path.dirname(output.intra_lpips), diversity=EMBEDDED, threads=JOB_THREADS))
+
+
+def reference_stats_backbone_arg(wildcards, input):
+    return f"--embedded-backbone {input.backbone}" if input.backbone else ""
+
+
+# -- tables and figures (report.smk) -------------------------------------------------------------------------------
+
+def table_run_dirs(wildcards):
+    """The metric folders of a table's runs, in the order of table_runs."""
+    return " ".join(run_dir(r) for r in table_runs(wildcards.table))
+
+
+def table_reported_arg(wildcards):
+    """Tables 1 and 2 append the literature's rows of their metric (TABLE_REPORTED)."""
+    return TABLE_REPORTED.get(wildcards.table, "")
+
+
+def figures_backbone_args(wildcards, input):
+    """The LPIPS backbone of the nearest-training-image figures, with the embedded backbone's folder when it is used."""
+    return f"--backbone {LPIPS_BACKBONE}" + (f" --embedded-backbone {input.backbone}" if input.backbone else "")
+
+
 # -- text-to-image (t2i.smk) ------------------------------------------------------------------------------------
 
 def t2i_pipeline(wildcards):
@@ -119,6 +163,11 @@ def t2i_adapt_config_json(wildcards):
     train = {**T2I["train"], "seed": int(wildcards.seed)}
     return json.dumps({"train": train, "weights": T2I["weights"], "options": T2I["options"],
                        "instance_prompt": T2I["instance_prompt"], "class_prompt": T2I["class_prompt"]})
+
+
+def t2i_table_run_dirs(wildcards, input):
+    """The run folders of the text-to-image table: those of its intra_lpips.json inputs."""
+    return " ".join(os.path.dirname(f) for f in input)
 
 
 # -- GAN baselines (gan.smk) ------------------------------------------------------------------------------------

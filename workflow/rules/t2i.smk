@@ -129,6 +129,6 @@ if T2I.get("enabled", False):
         benchmark:
             "logs/benchmarks/t2i/table.tsv",
         params:
-            runs=lambda w, input: " ".join(os.path.dirname(f) for f in input),
+            runs=t2i_table_run_dirs,
         shell:
             "domainstudio table --table table1 --out {output} {params.runs} > {log} 2>&1"

@@ -24,7 +24,7 @@ official       settings                                         code's protocol
 ``domainstudio`` uses the tuned ``adapt.weights`` and ``adapt.options``; ``domainstudio-paper`` the paper's settings
 (``adapt.paper``: pairwise terms at every timestep, weights in the paper's ranges), so a table shows what tuning changed;
 ``domainstudio-official`` and ``ddpm-ft-official`` the released code's (``adapt.official``: weights 4 / 4 / 1, dropout
-0.1, 8 groups of 3 samples per step; :func:`domainstudio.config.adapt_settings` picks the blocks).
+0.1, 8 groups of 3 samples per step; :func:`domainstudio.params.arguments.adapt_settings` picks the blocks).
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from diffusers import DDPMScheduler, UNet2DModel
 from domainstudio.adapt import losses as L
 from domainstudio.adapt.losses import HAAR_CONVENTIONS
 from domainstudio.models.source import eps_and_v
-from domainstudio.config import KL_DIRECTIONS, MIN_PAIRWISE_SAMPLES, PAIRWISE_REDUCTIONS, check_choices
+from domainstudio.registry import KL_DIRECTIONS, MIN_PAIRWISE_SAMPLES, PAIRWISE_REDUCTIONS, check_choices
 
 HFMSE_WEIGHTINGS = ("abar", "none")  # L_hfmse per sample weighted by abar_t, or not
 

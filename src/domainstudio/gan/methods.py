@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields
 
 import torch
 
-from domainstudio.config import KL_DIRECTIONS, METHOD_FAMILIES, MIN_PAIRWISE_SAMPLES, PAIRWISE_REDUCTIONS, check_choices
+from domainstudio.registry import KL_DIRECTIONS, METHOD_FAMILIES, MIN_PAIRWISE_SAMPLES, PAIRWISE_REDUCTIONS, check_choices
 from domainstudio.gan.losses import cross_domain_consistency_loss, ewc_fisher, ewc_penalty
 
 GAN_METHODS = tuple(m for m, family in METHOD_FAMILIES.items() if family == "gan")  # tgan, freezed, ewc, cdc

@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class GanTrainConfig:
-    """Defaults: params.yaml's gan.adapt (tests/test_defaults.py); source pre-training passes gan.pretrain."""
+    """Defaults: params.yaml's gan.adapt, those it does not write in docs/workflow.md's "Defaults fixed in code"
+    (tests/test_defaults.py); source pre-training passes gan.pretrain."""
     steps: int = 600
     batch_size: int = 8
     lr: float = 2e-3          # Adam(beta1=0, beta2=0.99) as StyleGAN2, for G and D

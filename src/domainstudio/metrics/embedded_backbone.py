@@ -243,7 +243,7 @@ class EmbeddedBackbone:
     def load(cls, folder: str | Path, resize: int | None = None) -> "EmbeddedBackbone":
         from safetensors.torch import load_file
 
-        from domainstudio.release.manifest import is_release, verify_release
+        from domainstudio.manifest import is_release, verify_release
 
         folder = Path(folder)
         missing = [f for f in ("backbone.json", "backbone.safetensors") if not (folder / f).exists()]

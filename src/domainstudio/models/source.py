@@ -99,7 +99,7 @@ def load_source(name: str | Path) -> tuple[UNet2DModel, DDPMScheduler]:
 
 
 def _check_release(path: Path) -> None:
-    from domainstudio.release.manifest import ReleaseError, is_release, verify_release
+    from domainstudio.manifest import ReleaseError, is_release, verify_release
 
     if is_release(path):
         try:

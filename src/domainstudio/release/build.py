@@ -4,10 +4,36 @@ from __future__ import annotations
 
 import csv
 import json
+import platform
 import shutil
+import subprocess
 from pathlib import Path
 
-from domainstudio.release.manifest import git_commit, machine, sha256_of, write_manifest
+from domainstudio.manifest import sha256_of, write_manifest
+
+
+def git_commit(cwd: str | Path = ".") -> str:
+    """The checkout's commit, with ``-dirty`` when tracked files differ from it; ``unknown`` outside git."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+def machine() -> dict:
+    """What trained it: CPU model, core count, and the torch build."""
+    import os
+
+    import torch
+
+    from domainstudio.devices import cpuinfo_field
+
+    cpu = cpuinfo_field("model name") or platform.processor() or platform.machine()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "torch": torch.__version__, "python": platform.python_version()}
 
 
 def _copy(src: Path, dst: Path) -> None:
@@ -25,7 +51,7 @@ def _train_log(folder: Path) -> list[dict]:
 def release_source(model: Path, out: Path, backbone: Path, snapshots: Path | None, world: str, resolution: int, data_seed: int,
                    quality_cfg, scheduler_cfg, command: str, params: dict) -> dict:
     """Release a trained source DDPM (the pretrain_source rule's folder) as ``out``: the diffusers folder, its training
-    log, its quality curve over the trainer's snapshots (FID against fresh source images, metrics/source_quality.py),
+    log, its quality curve over the trainer's snapshots (FID against fresh source images, release/quality_curve.py),
     a 64-sample grid and the manifest."""
     from domainstudio.models.source import count_parameters, load_source
 
@@ -56,7 +82,7 @@ def _release_trained(model: Path, out: Path, files, kind: str, parameters, backb
                      resolution: int, data_seed: int, quality_cfg, scheduler_cfg, command: str, params: dict) -> dict:
     from domainstudio.atomic import atomic_dir
     from domainstudio.data.images import image_grid
-    from domainstudio.metrics.source_quality import quality_curve, trained_steps, write_curve
+    from domainstudio.release.quality_curve import quality_curve, trained_steps, write_curve
     from domainstudio.report.figures import quality_curve as curve_figure
 
     steps = trained_steps(model)

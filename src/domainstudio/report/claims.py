@@ -27,7 +27,7 @@ import pandas as pd
 from scipy import stats
 
 from domainstudio.atomic import atomic_file
-from domainstudio.config import METHOD_FAMILIES
+from domainstudio.registry import METHOD_FAMILIES
 
 LEVEL = 0.95          # two-sided coverage of the interval
 STYLE_MARGIN = 0.05   # "target style kept": the in-domain fraction at most 5 points below the baseline's

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from domainstudio.adapt import losses
 from domainstudio.adapt.losses import HAAR_CONVENTIONS
 from domainstudio.adapt.objectives import HFMSE_WEIGHTINGS, DomainStudioWeights
-from domainstudio.config import KL_DIRECTIONS, MIN_PAIRWISE_SAMPLES, PAIRWISE_REDUCTIONS, check_choices
+from domainstudio.registry import KL_DIRECTIONS, MIN_PAIRWISE_SAMPLES, PAIRWISE_REDUCTIONS, check_choices
 
 PAIRWISE_REFERENCES = ("source", "class-half")
 

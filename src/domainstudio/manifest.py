@@ -1,11 +1,12 @@
-"""Release manifests: what a release is, the command that regenerates it, and the sha256 of every file;
-:func:`verify_release` checks a folder against its manifest before anything loads it."""
+"""Release manifests. A release is a folder shipped in the repository (a diffusers DDPMPipeline, the source GAN, the
+metric backbone) plus ``manifest.json``: what it is, the command and parameters that regenerate it, the commit and
+machine that trained it, its quality figures, and the sha256 and size of every other file. :func:`verify_release`
+checks a folder against its manifest before anything loads it, so a replaced or truncated weight file stops the run
+instead of silently changing every number downstream. Building a release: :mod:`domainstudio.release`."""
 from __future__ import annotations
 
 import hashlib
 import json
-import platform
-import subprocess
 from pathlib import Path
 
 MANIFEST = "manifest.json"
@@ -60,27 +61,3 @@ def verify_release(folder: str | Path) -> dict:
 
 def is_release(folder: str | Path) -> bool:
     return (Path(folder) / MANIFEST).exists()
-
-
-def git_commit(cwd: str | Path = ".") -> str:
-    """The checkout's commit, with ``-dirty`` when tracked files differ from it; ``unknown`` outside git."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True,
-                               text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("-dirty" if dirty else "")
-
-
-def machine() -> dict:
-    """What trained it: CPU model, core count, and the torch build."""
-    import os
-
-    import torch
-
-    from domainstudio.devices import cpuinfo_field
-
-    cpu = cpuinfo_field("model name") or platform.processor() or platform.machine()
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "torch": torch.__version__, "python": platform.python_version()}

@@ -6,16 +6,16 @@ import json
 import logging
 from pathlib import Path
 
+from domainstudio.commands.stage_config import dataclass_from
 from domainstudio.devices import set_threads
-from domainstudio.stage_config import dataclass_from
 
 log = logging.getLogger("domainstudio")
 
 
 def cmd_release_source(a):
-    from domainstudio.metrics.source_quality import SourceQualityConfig
     from domainstudio.models.source import SchedulerConfig
     from domainstudio.release.build import release_source
+    from domainstudio.release.quality_curve import SourceQualityConfig
 
     cfg = dataclass_from(SourceQualityConfig, json.loads(a.quality_json), "source.quality")
     params = json.loads(a.params_json)
@@ -28,8 +28,8 @@ def cmd_release_source(a):
 
 
 def cmd_release_gan(a):
-    from domainstudio.metrics.source_quality import SourceQualityConfig
     from domainstudio.release.build import release_gan
+    from domainstudio.release.quality_curve import SourceQualityConfig
 
     cfg = dataclass_from(SourceQualityConfig, json.loads(a.quality_json), "gan.quality")
     set_threads(a.threads)
@@ -46,7 +46,7 @@ def cmd_release_backbone(a):
 
 
 def cmd_verify_release(a):
-    from domainstudio.release.manifest import ReleaseError, verify_release
+    from domainstudio.manifest import ReleaseError, verify_release
 
     for folder in a.folders:
         try:

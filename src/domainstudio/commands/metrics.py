@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from domainstudio.commands.stage_config import dataclass_from, meta_pairs
 from domainstudio.devices import set_threads
-from domainstudio.stage_config import dataclass_from, meta_pairs
 
 
 def cmd_train_backbone(a):
@@ -36,7 +36,7 @@ def cmd_import_backbone(a):
 
     from domainstudio.atomic import atomic_dir
     from domainstudio.metrics.embedded_backbone import EmbeddedBackbone
-    from domainstudio.release.manifest import ReleaseError
+    from domainstudio.manifest import ReleaseError
 
     try:
         backbone = EmbeddedBackbone.load(a.release)

@@ -6,9 +6,9 @@ import json
 import logging
 from pathlib import Path
 
+from domainstudio.commands.stage_config import config_blocks, dataclass_from
 from domainstudio.devices import set_threads
 from domainstudio.fingerprint import digest, resume_key
-from domainstudio.stage_config import config_blocks, dataclass_from
 
 log = logging.getLogger("domainstudio")
 
@@ -53,7 +53,7 @@ def cmd_import_gan(a):
     from domainstudio.atomic import atomic_dir
     from domainstudio.gan.artifact import FILE, GanArtifactError, load_gan
 
-    from domainstudio.release.manifest import ReleaseError, is_release, verify_release
+    from domainstudio.manifest import ReleaseError, is_release, verify_release
 
     try:
         if is_release(a.pretrained):

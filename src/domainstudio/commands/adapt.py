@@ -1,19 +1,18 @@
-"""The adaptation verbs: adapt the source DDPM to K target images with one method, and DDIM-sample a model."""
+"""The adaptation verb: adapt the source DDPM to K target images with one method."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
+from domainstudio.commands.stage_config import config_blocks, dataclass_from
 from domainstudio.devices import set_threads
 from domainstudio.fingerprint import digest, model_digest, resume_key
-from domainstudio.stage_config import config_blocks, dataclass_from
+from domainstudio.registry import ANT_METHODS
 
 
 def cmd_adapt(a):
     from domainstudio.adapt import ant
     from domainstudio.adapt.methods import build_objective, method_weights
-    from domainstudio.config import ANT_METHODS
     from domainstudio.adapt.objectives import pairwise_summary
     from domainstudio.adapt.trainer import TrainConfig, train_and_save
     from domainstudio.data.images import load_image_folder
@@ -54,27 +53,6 @@ def cmd_adapt(a):
                    {"adaptation.json": lambda log_csv: {**record, **pairwise_summary(log_csv)}}, groups=groups)
 
 
-def cmd_sample(a):
-    from domainstudio.data.images import write_sample_folder
-    from domainstudio.devices import resolve_device, resolve_precision
-    from domainstudio.models.source import load_source
-    from domainstudio.sampling import SampleConfig, ddim_sample
-
-    cfg = dataclass_from(SampleConfig, json.loads(a.config_json), "sample")
-    if a.n_samples:
-        cfg = dataclasses.replace(cfg, n_samples=a.n_samples)
-    if a.seed is not None:
-        cfg = dataclasses.replace(cfg, seed=a.seed)
-    if cfg.source_above_t is not None and not a.source_model:
-        raise SystemExit("error: sample.source_above_t is set but no --source-model was given")
-    set_threads(a.threads)
-    unet, scheduler = load_source(a.model)
-    source = load_source(a.source_model)[0] if cfg.source_above_t is not None else None
-    images = ddim_sample(unet, scheduler, cfg, source)
-    write_sample_folder(images, {**dataclasses.asdict(cfg), "model": str(a.model), "source_model": a.source_model,
-                                 "precision_used": resolve_precision(resolve_device(cfg.device), cfg.precision)}, a.out)
-
-
 def add_verbs(verb) -> None:
     s = verb("adapt", cmd_adapt, "Adapt the source model to K target images with one method")
     s.add_argument("--source", required=True); s.add_argument("--images", required=True); s.add_argument("--shots", type=int, required=True)
@@ -82,10 +60,3 @@ def add_verbs(verb) -> None:
     s.add_argument("--config-json", required=True, help='{"train": {...}, "weights": {...}, "options": {...}} from params.yaml; dpms-ant: {"train", "ant"}')
     s.add_argument("--source-images", help="the source training images (method dpms-ant: its domain classifier)")
     s.add_argument("--checkpoint", required=True); s.add_argument("--out", required=True); s.add_argument("--threads", type=int)
-
-    s = verb("sample", cmd_sample, "DDIM samples of a model, as PNGs plus grid.png")
-    s.add_argument("--model", required=True); s.add_argument("--out", required=True)
-    s.add_argument("--source-model", help="the source model, for sample.source_above_t")
-    s.add_argument("--config-json", default="{}", help="the sample block of params.yaml as JSON")
-    s.add_argument("--n-samples", type=int, help="override n_samples"); s.add_argument("--seed", type=int, help="override the seed")
-    s.add_argument("--threads", type=int)

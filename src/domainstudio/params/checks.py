@@ -5,126 +5,16 @@ The schema itself (workflow/schemas/params.schema.yaml) is applied first, by Sna
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from domainstudio.params.arguments import adapt_settings, gan_rules_active
+from domainstudio.registry import (ANT_METHODS, METHOD_FAMILIES, MIN_PAIRWISE_SAMPLES, OFFICIAL_SETTINGS_METHODS,
+                                   PAIRWISE_METHODS)
+from domainstudio.t2i import T2I_METHODS
 
 
 class ConfigError(ValueError):
     pass
-
-
-# Every adaptation method the workflow knows, and its family (the tables' ``family`` column). Kept here, free
-# of torch, because the Snakefile reads it at parse time; the schema's ``methods`` enum lists the same names.
-METHOD_FAMILIES = {
-    "ddpm-ft": "ddpm",
-    "ds-img": "ddpm",
-    "ds-img-hf": "ddpm",
-    "domainstudio": "ddpm",
-    "domainstudio-paper": "ddpm",
-    "domainstudio-official": "ddpm",   # the released code's configuration (adapt.official)
-    "ddpm-ft-official": "ddpm",        # plain fine-tuning under the same protocol
-    "dpms-ant": "ddpm",   # DPMs-ANT (ICML 2024): adaptors, similarity guidance, adversarial noise (adapt/ant.py)
-    # GAN baselines (src/domainstudio/gan/methods.py): TGAN, FreezeD, EWC, CDC
-    "tgan": "gan",
-    "freezed": "gan",
-    "ewc": "gan",
-    "cdc": "gan",
-}
-PAIRWISE_METHODS = ("ds-img", "ds-img-hf", "domainstudio", "domainstudio-paper", "domainstudio-official")
-# A relative-distance term compares each sample with the others of its batch through a softmax over j != i: with 2
-# samples that softmax has one entry, p = 1 for both models and the KL is 0. Every pairwise term needs at least 3.
-MIN_PAIRWISE_SAMPLES = 3
-# The two readings of the relative-distance KL (relative_distance.py) and its two reductions over samples.
-KL_DIRECTIONS = ("paper", "official")
-PAIRWISE_REDUCTIONS = ("sum", "mean")
-# Methods trained with adapt.paper's weights and options (the settings the paper's text gives) instead of adapt.weights/options.
-PAPER_SETTINGS_METHODS = ("domainstudio-paper",)
-# Methods trained and sampled with adapt.official (the released code's configuration): its train block overrides
-# adapt.train, its weights and options replace adapt.weights and adapt.options, its sample block overrides sample.
-OFFICIAL_SETTINGS_METHODS = ("domainstudio-official", "ddpm-ft-official")
-# Methods trained with adapt.ant (DPMs-ANT): adaptors on the frozen source, a domain classifier on the source images.
-ANT_METHODS = ("dpms-ant",)
-# EWC's Fisher information of the source GAN, one file per seed for every domain and K (rule ewc_fisher).
-EWC_FISHER = "models/{world}/ewc_fisher/seed{seed}.pt"
-
-
-def adapt_settings(adapt: dict, method: str) -> dict:
-    """The train, weights and options blocks a diffusion method (not dpms-ant) adapts with: adapt.official's for the
-    released code's rows (its train block over adapt.train), adapt.paper's for the paper-settings row, else the tuned
-    adapt.weights and adapt.options."""
-    if method in OFFICIAL_SETTINGS_METHODS:
-        official = adapt["official"]
-        return {"train": {**adapt["train"], **official.get("train", {})}, "weights": official["weights"],
-                "options": official.get("options", {})}
-    terms = adapt["paper"] if method in PAPER_SETTINGS_METHODS else adapt
-    return {"train": dict(adapt["train"]), "weights": terms["weights"], "options": terms.get("options", {})}
-
-
-def sample_settings(config: dict, method: str) -> dict:
-    """params.yaml's sample block for one method's runs: adapt.official.sample over it for the released code's rows."""
-    override = config["adapt"].get("official", {}).get("sample", {}) if method in OFFICIAL_SETTINGS_METHODS else {}
-    return {**config["sample"], **override}
-
-
-def gan_rules_active(config: dict) -> bool:
-    """Whether the workflow needs its GAN rules: a table has a GAN row (config/baselines.yaml), or the source GAN is
-    trained here (``gan.pretrained: null``, config/release.yaml). A configuration without a gan: section has none."""
-    gan_rows = any(METHOD_FAMILIES.get(m) == "gan" for m in config["methods"])
-    return gan_rows or ("gan" in config and not config["gan"].get("pretrained"))
-
-
-def gan_adapt_config(gan: dict, method: str, seed: int | str) -> dict:
-    """The ``--config-json`` of ``adapt-gan`` for one run: params.yaml's shared ``gan.adapt`` settings with the run's
-    seed, and only this method's block of ``gan.methods`` (so that changing one method reruns only its jobs)."""
-    return {"adapt": {**gan["adapt"], "seed": int(seed)},
-            "methods": {k: v for k, v in gan["methods"].items() if k == method}}
-
-
-def needs_metric_backbone(evaluate: dict, embedded_world: bool) -> bool:
-    """Whether scoring a run reads the embedded metric backbone: as the LPIPS or FID network, or (embedded worlds)
-    for factor diversity and in-domain."""
-    return embedded_world or "embedded" in (evaluate["backbone"], evaluate.get("fid_backbone", "embedded"))
-
-
-def lpips_arguments(evaluate: dict, metric_backbone: str | None) -> list[str]:
-    """The LPIPS network arguments of the verbs that compute Intra-LPIPS (evaluate, intra-lpips) from params.yaml's
-    evaluate block; ``metric_backbone``: the embedded backbone's folder, when the job reads it."""
-    args = ["--backbone", evaluate["backbone"]]
-    if metric_backbone:
-        args += ["--embedded-backbone", metric_backbone]
-    if evaluate.get("resize"):
-        args += ["--resize", evaluate["resize"]]
-    if evaluate.get("lpips_samples"):
-        args += ["--max-samples", evaluate["lpips_samples"]]
-    return [str(a) for a in args]
-
-
-def evaluate_arguments(evaluate: dict, resolution: int, run: dict, *, samples: str, train: str, reference: str,
-                       reference_stats: str, metric_backbone: str | None, out: str, diversity: bool, threads: int) -> list[str]:
-    """The arguments of ``domainstudio evaluate`` for one run: rule evaluate's command, and the one
-    experiments/main_job_scoring.py scores extra samples with. ``evaluate``: params.yaml's evaluate block; ``run``:
-    world, domain, shots, method, family and seed, recorded in every metric file; ``out``: the run's metrics folder
-    (intra_lpips.json, fid.json, fidelity.json and, with ``diversity``, diversity.json)."""
-    args = ["--samples", samples, "--train", train, "--shots", run["shots"], "--reference", reference,
-            "--reference-stats", reference_stats, "--resolution", resolution, *lpips_arguments(evaluate, metric_backbone)]
-    args += ["--fid-backbone", evaluate.get("fid_backbone", "embedded"), "--cluster-cap", evaluate["cluster_cap"],
-             "--near-copy-quantile", evaluate.get("near_copy_quantile", 0.05), "--seed", evaluate["seed"],
-             "--c2st-json", json.dumps(evaluate.get("c2st", {}), sort_keys=True), "--prdc-k", evaluate.get("prdc_k", 5),
-             "--swd-json", json.dumps(evaluate.get("swd", {}), sort_keys=True),
-             "--threads", threads, "--intra-lpips-out", f"{out}/intra_lpips.json", "--fid-out", f"{out}/fid.json",
-             "--fidelity-out", f"{out}/fidelity.json"]
-    if diversity:
-        args += ["--diversity", f"{out}/diversity.json"]
-    args += ["--meta", *(f"{key}={run[key]}" for key in ("world", "domain", "shots", "method", "family", "seed"))]
-    return [str(a) for a in args]
-
-
-def check_choices(options, where: str, choices: dict[str, tuple]) -> None:
-    """Each named field of an options dataclass is one of its choices; a ValueError names ``where.field``."""
-    for name, allowed in choices.items():
-        value = getattr(options, name)
-        if value not in allowed:
-            raise ValueError(f"{where}.{name}: one of {list(allowed)}, not {value!r}")
 
 
 def embedded_domains(world: str) -> tuple[str, ...] | None:
@@ -253,3 +143,26 @@ def _check_report(config: dict) -> None:
                               f"and needs at least {MIN_PAIRWISE_SAMPLES}, not {feature_batch}")
         if "cdc" in gan_methods and not 4 <= patch < res:
             raise ConfigError(f"gan.network.patch_resolution: CDC's patch discriminator needs a feature map between 4 and {res // 2} px, not {patch}")
+
+
+def check_t2i_config(config: dict, root: str | Path = ".") -> None:
+    """The ``t2i`` block: known methods, K-shot sets that exist, a batch the pairwise terms can use, a pipeline."""
+    t2i = config.get("t2i") or {}
+    if not t2i.get("enabled", False):
+        return
+    unknown = [m for m in t2i["methods"] if m not in T2I_METHODS]
+    if unknown:
+        raise ConfigError(f"t2i.methods: {unknown} unknown (known: {sorted(T2I_METHODS)})")
+    check_kshot_sets(config, t2i["domains"], t2i["shots"], ("t2i.domains", "t2i.shots"), root)
+    weights = t2i.get("weights", {})
+    pairwise = weights.get("l_img", 0) > 0 or weights.get("l_hf", 0) > 0
+    if pairwise and any(T2I_METHODS[m] for m in t2i["methods"]) and t2i["train"].get("batch_size", 4) < MIN_PAIRWISE_SAMPLES:
+        raise ConfigError("t2i.train.batch_size: the relative-distance terms of domainstudio-t2i compare the samples of a "
+                          f"batch half and need a batch size of at least {MIN_PAIRWISE_SAMPLES}")
+    options = t2i.get("options") or {}
+    if options.get("reference_gradient", "detach") == "flow" and options.get("pairwise_reference", "source") != "class-half":
+        raise ConfigError("t2i.options.reference_gradient: 'flow' needs pairwise_reference 'class-half' "
+                          "(the frozen source model of pairwise_reference 'source' takes no gradient)")
+    pipeline = str(t2i["pipeline"])
+    if pipeline != "tiny" and not Path(root, pipeline).exists() and pipeline.count("/") != 1:
+        raise ConfigError(f"t2i.pipeline: {pipeline!r} is neither 'tiny', a local folder, nor a hub id 'owner/name'")

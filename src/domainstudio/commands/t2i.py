@@ -12,10 +12,10 @@ import json
 import logging
 from pathlib import Path
 
+from domainstudio.commands.stage_config import config_blocks, dataclass_from
 from domainstudio.data.images import write_sample_folder
 from domainstudio.devices import set_threads
 from domainstudio.fingerprint import digest, model_digest, resume_key
-from domainstudio.stage_config import config_blocks, dataclass_from
 
 log = logging.getLogger("domainstudio")
 

@@ -5,9 +5,9 @@ import json
 import logging
 from pathlib import Path
 
+from domainstudio.commands.stage_config import config_blocks, dataclass_from
 from domainstudio.devices import set_threads
 from domainstudio.fingerprint import digest, resume_key
-from domainstudio.stage_config import config_blocks, dataclass_from
 
 log = logging.getLogger("domainstudio")
 
@@ -37,7 +37,7 @@ def cmd_pretrain(a):
 
 def cmd_source_quality(a):
     """FID of source-model samples against fresh source images, one row per model (a quality curve over snapshots)."""
-    from domainstudio.metrics.source_quality import SourceQualityConfig, quality_curve, write_curve
+    from domainstudio.release.quality_curve import SourceQualityConfig, quality_curve, write_curve
     from domainstudio.models.source import SchedulerConfig
 
     cfg = dataclass_from(SourceQualityConfig, json.loads(a.config_json), "source quality config")
