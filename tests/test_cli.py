@@ -113,3 +113,17 @@ def test_adaptation_records_how_many_samples_entered_the_pairwise_terms(source, 
     # the terms are logged exactly at the steps where at least 3 samples entered
     assert (log["l_img"].notna() == (log["pairwise_n"] >= 3)).all()
     assert 0 < record["pairwise_active_fraction"] < 1 and log["pairwise_n"].nunique() > 1  # the t >= 300 window varies
+
+
+def test_every_verb_prints_its_help():
+    """argparse formats each help string with %: a literal percent sign in one verb's help broke `domainstudio --help`."""
+    import argparse
+
+    from domainstudio.cli import build_parser
+
+    parser = build_parser()
+    assert "claims" in parser.format_help()
+    verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert len(verbs) > 20
+    for name, sub in verbs.items():
+        assert name in sub.format_help()

@@ -82,7 +82,7 @@ def add_verbs(verb) -> None:
     s.add_argument("--reported", choices=["intra_lpips", "fid"], help="append the literature's rows of this metric")
     s.add_argument("--out", required=True); s.add_argument("runs", nargs="+", help="results/metrics/<world>/<domain>/<K>shot/<method>/seed<s> folders")
 
-    s = verb("claims", cmd_claims, "The paper's claims decided over seeds (95 % Welch intervals): CSV + Markdown twin")
+    s = verb("claims", cmd_claims, "The paper's claims decided over seeds (Welch intervals, 95 percent): CSV + Markdown twin")
     s.add_argument("--out", required=True); s.add_argument("runs", nargs="+", help="the run folders of tables 1 and 2")
 
     s = verb("figures", cmd_figures, "Sample grid (methods x domains), nearest-training-image figures and metric bar charts")
