@@ -74,10 +74,13 @@ def main() -> None:
     a.eta = params["sample"]["eta"] if a.eta is None else a.eta
     runs = main_job_runs(a, scored=not a.n_samples)   # with --n-samples, an adapted model is enough
     workflow = {run: sample_settings(params, run.split("/")[3]) for run in runs}   # each run's own sample block
-    settings = {run: [workflow[run]] + [{**workflow[run], "sampler": a.sampler, "ddim_steps": s, "eta": a.eta}
-                                        for s in a.steps if setting({**workflow[run], "sampler": a.sampler, "ddim_steps": s,
-                                                                     "eta": a.eta}) != setting(workflow[run])]
-                for run in runs}
+
+    def others(own: dict) -> list[dict]:
+        """The listed step counts under --sampler and --eta, leaving out the run's own setting."""
+        listed = [{**own, "sampler": a.sampler, "ddim_steps": s, "eta": a.eta} for s in a.steps]
+        return [cfg for cfg in listed if setting(cfg) != setting(own)]
+
+    settings = {run: [workflow[run], *others(workflow[run])] for run in runs}
 
     def folder(run: str, cfg: dict) -> Path:
         own = cfg is workflow[run] and not (a.n_samples and a.n_samples != cfg["n_samples"])

@@ -64,24 +64,27 @@ def cmd_reference_stats(a):
             np.savez(fh, mu=mu, sigma=sigma, features=feats, backbone=a.backbone, images=str(a.images))
 
 
+def _seeded_config(cls, settings_json: str, seed: int, key: str):
+    """A fidelity measure's params.yaml block (``key``, as JSON) as its settings class ``cls``, seeded by
+    evaluate.seed (--seed), which the block may not override."""
+    settings = json.loads(settings_json)
+    if "seed" in settings:
+        raise SystemExit(f"error: {key} takes its seed from evaluate.seed")
+    return dataclass_from(cls, {**settings, "seed": seed}, key)
+
+
 def _c2st_config(a):
-    """evaluate.c2st (--c2st-json) as the test's settings, seeded by evaluate.seed (--seed), which it may not override."""
+    """evaluate.c2st (--c2st-json): the classifier two-sample test's settings."""
     from domainstudio.metrics.two_sample import TwoSampleConfig
 
-    c2st = json.loads(a.c2st_json)
-    if "seed" in c2st:
-        raise SystemExit("error: evaluate.c2st takes its seed from evaluate.seed")
-    return dataclass_from(TwoSampleConfig, {**c2st, "seed": a.seed}, "evaluate.c2st")
+    return _seeded_config(TwoSampleConfig, a.c2st_json, a.seed, "evaluate.c2st")
 
 
 def _swd_config(a):
-    """evaluate.swd (--swd-json) as the sliced Wasserstein distance's settings, seeded by evaluate.seed (--seed)."""
+    """evaluate.swd (--swd-json): the sliced Wasserstein distance's settings."""
     from domainstudio.metrics.sliced_wasserstein import SlicedWassersteinConfig
 
-    swd = json.loads(a.swd_json)
-    if "seed" in swd:
-        raise SystemExit("error: evaluate.swd takes its seed from evaluate.seed")
-    return dataclass_from(SlicedWassersteinConfig, {**swd, "seed": a.seed}, "evaluate.swd")
+    return _seeded_config(SlicedWassersteinConfig, a.swd_json, a.seed, "evaluate.swd")
 
 
 def _evaluate_config(a):
