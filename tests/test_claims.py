@@ -2,15 +2,20 @@
 rows a configuration gets, and the files the verb writes."""
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from scipy import stats
+from snakemake.utils import validate
 
 from domainstudio.report.claims import (COLUMNS, DIVERSITY, FIDELITY, STYLE, STYLE_MARGIN, Measure, claims_table,
-                                        comparisons, verdict, welch_interval, write_claims)
+                                        comparisons, undecided_cells, verdict, welch_interval, write_claims)
 from domainstudio.report.tables import run_records
+from tests.conftest import ROOT
 
 HIGHER, LOWER = Measure("x", "more", "higher"), Measure("y", "better", "lower")
 
@@ -165,3 +170,30 @@ def test_report_includes_the_claims(tmp_path):
     write_report(config, results, tmp_path / "logs", tmp_path / "report.md")
     text = (tmp_path / "report.md").read_text()
     assert "## Claims of the paper, decided over seeds" in text and "CSV: `results/claims.csv`" in text
+
+
+def test_undecided_cells_name_both_sides_of_open_claims_only():
+    apart = {"intra_lpips": [0.50, 0.51, 0.52], "fid": [10.0, 11.0, 12.0]}
+    close = {"intra_lpips": [0.40, 0.60, 0.50], "fid": [9.0, 13.0, 11.5]}
+    far = {"intra_lpips": [0.10, 0.11, 0.12], "fid": [50.0, 51.0, 52.0]}
+    runs = pd.concat([_records({"domainstudio": apart, "ddpm-ft": far}, domain="babies"),
+                      _records({"domainstudio": apart, "tgan": close, "ddpm-ft": far, "dpms-ant": close}, domain="sketches")])
+    df = claims_table(runs)
+    assert set(df.loc[df.domain == "babies", "verdict"]) == {"holds"}   # every babies claim decided: no cell
+    assert undecided_cells(df) == {"sketches": ["domainstudio", "tgan"]}  # the comparison with dpms-ant is not a claim
+    assert undecided_cells(df, ("claim", "comparison")) == {"sketches": ["domainstudio", "dpms-ant", "tgan"]}
+    one_seed = claims_table(_records({"domainstudio": {"intra_lpips": [0.5]}, "ddpm-ft": {"intra_lpips": [0.4]}}))
+    assert undecided_cells(one_seed) == {"babies": ["ddpm-ft", "domainstudio"]}
+
+
+def test_seeds_to_decide_writes_a_valid_overlay(tmp_path):
+    """The planner's overlay passes the schema and names the undecided cells."""
+    runs = _records({"domainstudio": {"intra_lpips": [0.4, 0.6, 0.5]}, "tgan": {"intra_lpips": [0.45, 0.5, 0.55]}})
+    claims_table(runs).to_csv(tmp_path / "claims.csv", index=False)
+    out = subprocess.run([sys.executable, str(ROOT / "experiments" / "seeds_to_decide.py"), "--claims", str(tmp_path / "claims.csv"),
+                          "--seeds", "3", "4"], check=True, capture_output=True, text=True).stdout
+    overlay = yaml.safe_load(out)
+    assert overlay == {"extra_seeds": [{"domains": ["babies"], "methods": ["domainstudio", "tgan"], "seeds": [3, 4]}]}
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params.update(overlay, methods=["domainstudio", "tgan"])
+    validate(params, str(ROOT / "workflow" / "schemas" / "params.schema.yaml"))

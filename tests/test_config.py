@@ -6,6 +6,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
+from domainstudio.params.arguments import cell_seeds
 from domainstudio.params.checks import ConfigError, check_config
 from tests.conftest import ROOT, copy_project, run
 
@@ -63,6 +64,10 @@ def test_schema_rejects(params, edit, message):
     (lambda p: p["report"]["ablation"].update(methods=["magic"]), r"report.ablation.methods: unknown method"),
     (lambda p: p["report"]["shots"].update(shots=[1, 3]), r"report.shots.shots: \[3\] not among data.shot_sets"),
     (lambda p: p["report"]["shots"].update(domains=["cats"]), r"report.shots.domains: \['cats'\]"),
+    (lambda p: p.update(extra_seeds=[{"domains": ["babies"], "methods": ["tgan"], "seeds": [3]}]),
+     r"extra_seeds\[0\].methods: \['tgan'\] are not among methods"),
+    (lambda p: p.update(extra_seeds=[{"domains": ["cats"], "methods": ["domainstudio"], "seeds": [3]}]),
+     r"extra_seeds\[0\].domains: \['cats'\]"),
 ])
 def test_semantic_checks(params, edit, message):
     edit(params)
@@ -132,6 +137,29 @@ def test_dry_run_and_lint(tmp_path):
     # requirements.txt, installed once, not a conda environment per rule.
     kinds = {line.strip() for line in text.splitlines() if line.strip().startswith("* ")}
     assert kinds <= {"* Specify a conda environment or container for each rule.:"}, text
+
+
+def test_cell_seeds_add_extra_seeds_to_the_named_cells_only(params):
+    params["seeds"] = [0, 1, 2]
+    params["extra_seeds"] = [{"domains": ["babies"], "methods": ["domainstudio", "ddpm-ft"], "seeds": [3, 4]},
+                             {"domains": ["babies", "sketches"], "methods": ["domainstudio"], "seeds": [4, 5, 1]}]
+    assert cell_seeds(params, "babies", "domainstudio") == [0, 1, 2, 3, 4, 5]
+    assert cell_seeds(params, "babies", "ddpm-ft") == [0, 1, 2, 3, 4]
+    assert cell_seeds(params, "sketches", "domainstudio") == [0, 1, 2, 4, 5]
+    assert cell_seeds(params, "sketches", "ddpm-ft") == [0, 1, 2]
+
+
+def test_extra_seeds_plan_runs_for_the_named_cells_only(tmp_path):
+    """An extra_seeds overlay adds exactly its cells' runs to the tables' DAG."""
+    import re
+
+    project = copy_project(tmp_path / "p")
+    (project / "more.yaml").write_text("extra_seeds: [{domains: [babies], methods: [domainstudio], seeds: [3, 4]}]\n")
+    out = run(["snakemake", "-n", "results/table1.csv", "--configfile", "more.yaml"], cwd=project).stdout
+    planned = set(re.findall(r"models/faces/(\w+)/10shot/([\w-]+)/seed(\d+)", out))
+    extra = {run for run in planned if run[2] not in ("0",)}
+    assert extra == {("babies", "domainstudio", "3"), ("babies", "domainstudio", "4")}
+    assert ("sketches", "domainstudio", "0") in planned and ("babies", "ddpm-ft", "0") in planned
 
 
 def test_paper_settings_row_trains_with_adapt_paper_and_the_tuned_row_with_adapt_weights(tmp_path):

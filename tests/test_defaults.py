@@ -102,7 +102,7 @@ PARTIAL_BLOCKS = [
     (DomainStudioWeights, "adapt.official.weights"), (DomainStudioWeights, "t2i.weights"),
 ]
 # Keys the rules read themselves (which runs, paths, backbones, the t2i branch's runs); the schema gives each.
-WORKFLOW_KEYS = ["overlays", "world", "resolution", "domains", "shots", "methods", "seeds", "data", "source.kind",
+WORKFLOW_KEYS = ["overlays", "world", "resolution", "domains", "shots", "methods", "seeds", "extra_seeds", "data", "source.kind",
                  "source.pretrained", "report", "t2i.enabled", "t2i.pipeline", "t2i.resolution", "t2i.domains",
                  "t2i.shots", "t2i.methods", "t2i.seeds", "t2i.instance_prompt", "t2i.class_prompt", "t2i.class_images",
                  "gan.pretrained", "gan.sample"]

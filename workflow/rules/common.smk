@@ -8,8 +8,8 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from domainstudio.params.arguments import (EWC_FISHER, evaluate_arguments, gan_adapt_config, gan_rules_active, lpips_arguments,
-                                           needs_metric_backbone)
+from domainstudio.params.arguments import (EWC_FISHER, cell_seeds, evaluate_arguments, gan_adapt_config, gan_rules_active,
+                                           lpips_arguments, needs_metric_backbone)
 from domainstudio.params.checks import ConfigError, check_config, check_t2i_config, embedded_domains
 from domainstudio.registry import ANT_METHODS, METHOD_FAMILIES
 

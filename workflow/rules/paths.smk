@@ -17,13 +17,14 @@ def run_benchmark(step):
 
 
 def runs(domains=None, shots=None, methods=None):
-    """Every (domain, shots, method, seed) of the main tables, or of a report overlay's subset."""
+    """Every (domain, shots, method, seed) of the main tables, or of a report overlay's subset; each (domain, method)
+    cell runs its own seeds (``seeds`` and any ``extra_seeds`` naming it)."""
     return [
         dict(world=WORLD, domain=d, shots=k, method=m, seed=s)
         for d in (domains or config["domains"])
         for k in (shots or config["shots"])
         for m in (methods or config["methods"])
-        for s in config["seeds"]
+        for s in cell_seeds(config, d, m)
     ]
 
 

@@ -29,6 +29,14 @@ def sample_settings(config: dict, method: str) -> dict:
     return {**config["sample"], **override}
 
 
+def cell_seeds(config: dict, domain: str, method: str) -> list[int]:
+    """The seeds one (domain, method) cell runs: ``seeds``, plus those of every ``extra_seeds`` block naming the cell
+    (more seeds where a claim is undecided at the common ones: experiments/seeds_to_decide.py writes the blocks)."""
+    extra = [s for block in config.get("extra_seeds", []) if domain in block["domains"] and method in block["methods"]
+             for s in block["seeds"]]
+    return sorted({*config["seeds"], *extra})
+
+
 def gan_rules_active(config: dict) -> bool:
     """Whether the workflow needs its GAN rules: a table has a GAN row (config/baselines.yaml), or the source GAN is
     trained here (``gan.pretrained: null``, config/release.yaml). A configuration without a gan: section has none."""

@@ -85,7 +85,18 @@ def check_config(config: dict, root: str | Path = ".") -> None:
                           "images; with data.kind 'folders' choose alex/vgg (LPIPS) and inception (FID)")
     if config["evaluate"]["cluster_cap"] < 2:
         raise ConfigError("evaluate.cluster_cap: must be at least 2")
+    _check_extra_seeds(config)
     _check_report(config)
+
+
+def _check_extra_seeds(config: dict) -> None:
+    """Every extra_seeds block names domains and methods of the tables (a block for a cell no table has would run
+    nothing, silently)."""
+    for i, block in enumerate(config.get("extra_seeds", [])):
+        for key in ("domains", "methods"):
+            unknown = [v for v in block[key] if v not in config[key]]
+            if unknown:
+                raise ConfigError(f"extra_seeds[{i}].{key}: {unknown} are not among {key} {config[key]}")
 
 
 def _check_official(config: dict, methods) -> None:

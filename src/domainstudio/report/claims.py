@@ -144,6 +144,17 @@ def claims_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def undecided_cells(df: pd.DataFrame, kinds=("claim",)) -> dict[str, list[str]]:
+    """Per domain, the methods on either side of a row of ``kinds`` that an interval left undecided (or that had
+    one seed): the cells more seeds would decide (an ``extra_seeds`` block each). Rows without values are left out:
+    their runs are missing, not too few."""
+    open_rows = df[df["kind"].isin(kinds) & df["verdict"].isin(["undecided", "undecided (1 seed)"])]
+    cells: dict[str, set[str]] = {}
+    for _, r in open_rows.iterrows():
+        cells.setdefault(r["domain"], set()).update((r["variant"], r["baseline"]))
+    return {domain: sorted(methods) for domain, methods in sorted(cells.items())}
+
+
 def _num(v) -> str:
     return "" if pd.isna(v) else f"{v:.4g}"
 

@@ -51,7 +51,9 @@ def write_report(config: dict, results: str | Path, benchmark_dir: str | Path, o
     lines = [f"# DomainStudio pipeline report: world `{world}`", ""]
     lines += ["## Setup", "",
               f"- data: `{config['data']['kind']}`" + (" (the embedded procedural benchmark rendered by the pipeline)" if config["data"]["kind"] == "embedded" else ""),
-              f"- resolution {config['resolution']} px; domains {', '.join(config['domains'])}; shots {config['shots']}; seeds {config['seeds']}",
+              f"- resolution {config['resolution']} px; domains {', '.join(config['domains'])}; shots {config['shots']}; seeds {config['seeds']}"
+              + "".join(f"; seeds {b['seeds']} also for {', '.join(b['methods'])} on {', '.join(b['domains'])}"
+                        for b in config.get('extra_seeds', [])),
               f"- methods: {', '.join(config['methods'])}",
               "- source model: " + (f"pre-trained here ({config['source']['train']['steps']} steps)" if config["source"]["kind"] == "pretrain" else f"`{config['source'].get('pretrained')}`"),
               f"- adaptation: {config['adapt']['train']['steps']} steps, batch {config['adapt']['train']['batch_size']}, weights {config['adapt']['weights']}",
