@@ -23,7 +23,7 @@ def overlay(cells: dict[str, list[str]], seeds: list[int], source: str) -> str:
             "# Add it after the overlays that table came from, e.g.\n"
             "#   snakemake --cores all results/table1.csv results/table2.csv results/claims.csv \\\n"
             "#     --configfile config/baselines.yaml config/seeds3.yaml config/seeds_decide.yaml\n")
-    blocks = [{"domains": [domain], "methods": methods, "seeds": seeds} for domain, methods in cells.items()]
+    blocks = [{"domains": [domain], "methods": methods, "seeds": list(seeds)} for domain, methods in cells.items()]
     return head + yaml.safe_dump({"extra_seeds": blocks}, default_flow_style=None, sort_keys=False)
 
 

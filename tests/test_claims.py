@@ -188,12 +188,14 @@ def test_undecided_cells_name_both_sides_of_open_claims_only():
 
 def test_seeds_to_decide_writes_a_valid_overlay(tmp_path):
     """The planner's overlay passes the schema and names the undecided cells."""
-    runs = _records({"domainstudio": {"intra_lpips": [0.4, 0.6, 0.5]}, "tgan": {"intra_lpips": [0.45, 0.5, 0.55]}})
+    runs = pd.concat([_records({"domainstudio": {"intra_lpips": [0.4, 0.6, 0.5]}, "tgan": {"intra_lpips": [0.45, 0.5, 0.55]}},
+                               domain=d) for d in ("babies", "sketches")])
     claims_table(runs).to_csv(tmp_path / "claims.csv", index=False)
     out = subprocess.run([sys.executable, str(ROOT / "experiments" / "seeds_to_decide.py"), "--claims", str(tmp_path / "claims.csv"),
                           "--seeds", "3", "4"], check=True, capture_output=True, text=True).stdout
     overlay = yaml.safe_load(out)
-    assert overlay == {"extra_seeds": [{"domains": ["babies"], "methods": ["domainstudio", "tgan"], "seeds": [3, 4]}]}
+    assert overlay == {"extra_seeds": [{"domains": [d], "methods": ["domainstudio", "tgan"], "seeds": [3, 4]} for d in ("babies", "sketches")]}
+    assert "&" not in out and "*" not in out  # plain lists a reader can edit, no YAML anchors
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params.update(overlay, methods=["domainstudio", "tgan"])
     validate(params, str(ROOT / "workflow" / "schemas" / "params.schema.yaml"))
