@@ -139,6 +139,19 @@ def test_dry_run_and_lint(tmp_path):
     assert kinds <= {"* Specify a conda environment or container for each rule.:"}, text
 
 
+def test_a_domain_the_backbone_does_not_know_is_refused(params):
+    """The released backbone knows the four domains it was trained on; photos needs one trained here."""
+    params["domains"] = ["babies", "photos"]
+    with pytest.raises(ConfigError, match=r"evaluate.embedded_backbone: releases/faces/32px/metric_backbone is trained on .*"
+                                          r"cannot score \['photos'\].*embedded_backbone: null"):
+        check_config(params, root=ROOT)
+    params["evaluate"]["embedded_backbone"] = None
+    check_config(params, root=ROOT)                      # trained here on every domain
+    params["evaluate"]["backbone_train"]["domains"] = ["babies", "sketches"]
+    with pytest.raises(ConfigError, match=r"backbone_train.domains: \['babies', 'sketches'\] and cannot score \['photos', 'sunglasses'\]"):
+        check_config(params, root=ROOT)                  # report.ablation scores sunglasses too
+
+
 def test_cell_seeds_add_extra_seeds_to_the_named_cells_only(params):
     params["seeds"] = [0, 1, 2]
     params["extra_seeds"] = [{"domains": ["babies"], "methods": ["domainstudio", "ddpm-ft"], "seeds": [3, 4]},

@@ -74,3 +74,27 @@ def test_render_source_leaves_nothing_on_failure(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         render_source("faces", tmp_path / "source", 5, 32, 0)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_photos_are_grayscale_shaded_and_keep_the_face():
+    """The held-out domain: no colour, grain and shading the flat source lacks, and the same factor record's face
+    (its luminance follows the source rendering of the record far more than another record's)."""
+    def lum(img):
+        return np.asarray(img.convert("L"), dtype=float)
+
+    def roughness(x):  # mean absolute Laplacian: the source's flat fills have little, grain adds much
+        return np.abs(4 * x[1:-1, 1:-1] - x[:-2, 1:-1] - x[2:, 1:-1] - x[1:-1, :-2] - x[1:-1, 2:]).mean()
+
+    same, other, rough_source, rough_photo = [], [], [], []
+    for i in range(20):
+        source, f = faces.render("source", "train", i, 32, 0)
+        photo = faces.render_face(f, "photos", 32, np.random.default_rng(i))
+        unrelated = faces.render_face(faces.render("source", "train", 100 + i, 32, 0)[1], "photos", 32, np.random.default_rng(i))
+        arr = np.asarray(photo).astype(int)
+        assert (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all()
+        same.append(np.corrcoef(lum(source).ravel(), lum(photo).ravel())[0, 1])
+        other.append(np.corrcoef(lum(source).ravel(), lum(unrelated).ravel())[0, 1])
+        rough_source.append(roughness(lum(source)))
+        rough_photo.append(roughness(lum(photo)))
+    assert np.mean(same) > 0.5 and np.mean(same) > np.mean(other) + 0.4
+    assert np.mean(rough_photo) > 1.2 * np.mean(rough_source)

@@ -97,8 +97,10 @@ def lpips_backbone_args(wildcards, input):
 # -- evaluation (evaluate.smk) -------------------------------------------------------------------------------------
 
 def backbone_training_references(wildcards):
-    """The reference set of every target domain of the world, which the embedded metric backbone trains on."""
-    return [f"data/{wildcards.world}/{d}/reference" for d in embedded_domains(wildcards.world)]
+    """The reference sets the embedded metric backbone trains on: evaluate.backbone_train.domains, or every target
+    domain of the world."""
+    chosen = config["evaluate"].get("backbone_train", {}).get("domains")
+    return [f"data/{wildcards.world}/{d}/reference" for d in embedded_domains(wildcards.world) if chosen is None or d in chosen]
 
 
 def evaluate_backbone_input(wildcards):

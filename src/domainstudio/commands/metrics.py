@@ -24,7 +24,7 @@ def cmd_train_backbone(a):
     backbone.meta["train_seconds"] = round(time.perf_counter() - started, 1)
     module = world_module(a.world)  # sanity checks on freshly rendered images the backbone has never seen
     fresh = {d: np.stack([np.asarray(module.render(d, "sanity", i, a.resolution, cfg.seed)[0]) for i in range(100)])
-             for d in module.DOMAINS}
+             for d in backbone.meta["report"]["domains"]}
     backbone.meta["sanity"] = sanity_checks(backbone, fresh, n=50)
     with atomic_dir(a.out) as tmp:
         backbone.save(tmp)

@@ -47,6 +47,7 @@ class BackboneTrainConfig:
     holdout: float = 0.1  # fraction of each domain's images kept out of training to measure readability
     seed: int = 0
     artifact_head: bool = False  # also name the training-family degradation an image carries (module docstring)
+    domains: list[str] | None = None  # the target domains trained on beside the source; None: every one of the world
 
 
 class FactorCoder:
@@ -295,14 +296,27 @@ class EmbeddedBackbone:
         return self.meta["report"]["domains"].index(domain)
 
 
+def backbone_domains(world: str, cfg: BackboneTrainConfig) -> tuple[str, ...]:
+    """The target domains a backbone of ``world`` trains on, in the world's order."""
+    from domainstudio.data.world import world_module
+
+    targets = world_module(world).TARGET_DOMAINS
+    unknown = sorted(set(cfg.domains or ()) - set(targets))
+    if unknown:
+        raise ValueError(f"evaluate.backbone_train.domains: {unknown} are not target domains of {world!r} (available: {list(targets)})")
+    return tuple(d for d in targets if cfg.domains is None or d in cfg.domains)
+
+
 def build_embedded_backbone(world: str, data_root: str | Path, resolution: int, cfg: BackboneTrainConfig) -> EmbeddedBackbone:
-    """Train the backbone on ``data_root/source`` and every target domain's ``reference`` folder of ``world``."""
+    """Train the backbone on ``data_root/source`` and the ``reference`` folder of each target domain of ``world`` that
+    ``cfg.domains`` names (every one if None)."""
     from domainstudio.data.images import load_image_folder
     from domainstudio.data.world import world_module
 
     module = world_module(world)
+    targets = backbone_domains(world, cfg)
     data_root = Path(data_root)
-    folders = {module.SOURCE: data_root / "source", **{d: data_root / d / "reference" for d in module.TARGET_DOMAINS}}
+    folders = {module.SOURCE: data_root / "source", **{d: data_root / d / "reference" for d in targets}}
     sets = {}
     for domain, folder in folders.items():
         images = load_image_folder(folder, resolution)

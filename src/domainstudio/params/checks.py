@@ -5,6 +5,7 @@ The schema itself (workflow/schemas/params.schema.yaml) is applied first, by Sna
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from domainstudio.params.arguments import adapt_settings, gan_rules_active
@@ -87,6 +88,31 @@ def check_config(config: dict, root: str | Path = ".") -> None:
         raise ConfigError("evaluate.cluster_cap: must be at least 2")
     _check_extra_seeds(config)
     _check_report(config)
+    _check_backbone_domains(config, root)
+
+
+def _check_backbone_domains(config: dict, root: Path) -> None:
+    """In an embedded world every domain scored is one the embedded backbone knows: its features and its in-domain
+    head are trained on a fixed set of domains (the release's backbone.json lists them)."""
+    if config["data"]["kind"] != "embedded" or embedded_domains(config["world"]) is None:
+        return
+    scored = {*config["domains"], *(d for b in config.get("report", {}).values() for d in b.get("domains", []))}
+    release = config["evaluate"].get("embedded_backbone")
+    if release:
+        meta = root / release / "backbone.json"
+        if not meta.is_file():
+            return  # importing the release names the missing file
+        known = json.loads(meta.read_text())["report"]["domains"]
+        where = f"evaluate.embedded_backbone: {release} is trained on {known}"
+        fix = "set evaluate.embedded_backbone: null to train one here on every domain of the world (config/photos.yaml does)"
+    else:
+        known = config["evaluate"].get("backbone_train", {}).get("domains")
+        if known is None:
+            return
+        where, fix = f"evaluate.backbone_train.domains: {known}", "add them there"
+    missing = sorted(scored - set(known))
+    if missing:
+        raise ConfigError(f"{where} and cannot score {missing} (its features and in-domain head do not know them); {fix}")
 
 
 def _check_extra_seeds(config: dict) -> None:
