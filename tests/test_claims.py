@@ -13,7 +13,8 @@ from scipy import stats
 from snakemake.utils import validate
 
 from domainstudio.report.claims import (COLUMNS, DIVERSITY, FIDELITY, STYLE, STYLE_MARGIN, Measure, claims_table,
-                                        comparisons, undecided_cells, verdict, welch_interval, write_claims)
+                                        comparisons, undecided_cells, verdict, verdict_matrix, welch_interval,
+                                        write_claims)
 from domainstudio.report.tables import run_records
 from tests.conftest import ROOT
 
@@ -199,3 +200,14 @@ def test_seeds_to_decide_writes_a_valid_overlay(tmp_path):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params.update(overlay, methods=["domainstudio", "tgan"])
     validate(params, str(ROOT / "workflow" / "schemas" / "params.schema.yaml"))
+
+
+def test_verdict_matrix_has_one_line_per_pair_and_each_verdict_in_its_column():
+    ds = {"intra_lpips": [0.50, 0.51, 0.52], "fid": [10.0, 11.0, 12.0]}
+    ft = {"intra_lpips": [0.10, 0.11, 0.12], "fid": [9.0, 13.0, 11.5]}
+    gan = {"intra_lpips": [0.60, 0.61, 0.62], "fid": [30.0, 31.0, 32.0]}
+    text = verdict_matrix(claims_table(_records({"domainstudio": ds, "ddpm-ft": ft, "tgan": gan})))
+    lines = text.splitlines()
+    assert lines[0] == "faces / babies / 10 shots:" and lines[2] == "| variant | against | kind | intra_lpips | fid |"
+    assert lines[4:] == ["| domainstudio | ddpm-ft | claim | holds | ? |",    # more diverse; FID intervals overlap
+                         "| domainstudio | tgan | claim | fails | holds |"]   # less diverse, better FID

@@ -169,11 +169,31 @@ def summary(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+VERDICT_MARKS = {"holds": "holds", "fails": "fails", "undecided": "?", "undecided (1 seed)": "1 seed",
+                 "undecided (no values)": "-"}
+
+
+def verdict_matrix(df: pd.DataFrame) -> str:
+    """Per (world, domain, shots): one line per variant and baseline, one column per measure, the verdict in each
+    cell (? undecided, - not measured): the whole table at a glance."""
+    measures = [m.name for m in DIVERSITY + FIDELITY + STYLE if m.name in set(df["measure"])]
+    blocks = []
+    for (world, domain, shots), cell in df.groupby(["world", "domain", "shots"], sort=True):
+        head = ["variant", "against", "kind", *measures]
+        lines = [f"{world} / {domain} / {shots} shots:", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for (variant, baseline), pair in cell.groupby(["variant", "baseline"], sort=False):
+            marks = dict(zip(pair["measure"], pair["verdict"].map(VERDICT_MARKS)))
+            lines.append("| " + " | ".join([variant, baseline, pair["kind"].iloc[0], *(marks.get(m, "") for m in measures)]) + " |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
 def markdown(df: pd.DataFrame) -> str:
-    """The readable twin: a summary of the verdicts, then one line per row, d with its 95 % Welch interval."""
+    """The readable twin: a summary of the verdicts, the verdicts at a glance per cell, then one line per row, d with
+    its 95 % Welch interval."""
     head = ["domain", "shots", "variant", "against", "kind", "claim", "measure", "claimed", "variant mean", "baseline mean",
             "d [95 % CI]", "seeds", "verdict", "status"]
-    lines = [summary(df), "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [summary(df), "", verdict_matrix(df), "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in df.iterrows():
         ci = f" [{_num(r.ci_low)}, {_num(r.ci_high)}]" if not pd.isna(r.ci_low) else ""
         cells = [r.domain, r.shots, r.variant, r.baseline, r.kind, r.claim, f"{r.measure} ({r.better} better)", r.claimed,
