@@ -38,6 +38,11 @@ def test_shipped_configurations_are_valid(params, overlay):
     elif merged["source"].get("adm"):  # nor is a guided-diffusion checkpoint: the check names the file
         with pytest.raises(ConfigError, match=merged["source"]["pretrained"]):
             check_config(merged)
+    elif merged["evaluate"]["embedded_backbone"] and not (ROOT / merged["evaluate"]["embedded_backbone"]).is_dir():
+        # a world whose releases are not trained yet (config/churches.yaml): the check names every missing folder
+        with pytest.raises(ConfigError, match=f"source.pretrained: {merged['source']['pretrained']} does not exist; "
+                                              f"evaluate.embedded_backbone: {merged['evaluate']['embedded_backbone']} does not exist"):
+            check_config(merged)
     else:
         check_config(merged)
 
@@ -58,7 +63,15 @@ def test_schema_rejects(params, edit, message):
 @pytest.mark.parametrize("edit, message", [
     (lambda p: p.update(domains=["cats"]), r"domains: \['cats'\] are not target domains"),
     (lambda p: p.update(shots=[20]), r"shots: \[20\] not among data.shot_sets"),
-    (lambda p: p.update(world="churches"), "not an embedded world"),
+    (lambda p: p.update(world="atlantis"), r"world: 'atlantis' is not an embedded world \(available: churches, faces\)"),
+    (lambda p: p["evaluate"].update(embedded_backbone="releases/faces/64px/metric_backbone"),
+     r"evaluate.embedded_backbone: releases/faces/64px/metric_backbone does not exist"),
+    (lambda p: p.update(methods=["ddpm-ft", "cdc"]) or p["gan"].update(pretrained="releases/faces/32px/gan-old"),
+     r"gan.pretrained: releases/faces/32px/gan-old does not exist.*results/releases/faces/32px/gan "),
+    (lambda p: p["source"].update(pretrained="models/faces/my_ddpm"), r"source.pretrained: models/faces/my_ddpm does not exist"),
+    (lambda p: p.update(world="churches", domains=["haunted"]) or p["report"].update(ablation={"domains": ["haunted"], "methods": ["ddpm-ft"]},
+                                                                                     shots={"domains": ["haunted"], "shots": [1], "methods": ["ddpm-ft"]}),
+     r"evaluate.embedded_backbone: releases/faces/32px/metric_backbone was trained on the embedded world 'faces', not 'churches'"),
     (lambda p: p["source"].update(kind="pretrained", pretrained=None), "source.pretrained"),
     (lambda p: p.update(methods=["domainstudio"]) or p["adapt"]["train"].update(batch_size=1), r"adapt.train.batch_size"),
     (lambda p: p["report"]["ablation"].update(methods=["magic"]), r"report.ablation.methods: unknown method"),
@@ -111,6 +124,33 @@ def test_workflow_refuses_bad_config_before_any_job(tmp_path):
     assert proc.returncode != 0
     assert "cats" in proc.stdout + proc.stderr and "are not target domains" in proc.stdout + proc.stderr
     assert not (project / "data").exists()
+
+
+@pytest.mark.skipif((ROOT / "releases" / "churches").exists(), reason="the churches releases are trained")
+def test_churches_overlay_stops_before_any_job_until_its_releases_are_trained(tmp_path):
+    """config/churches.yaml names releases that are not trained yet: the plan stops with the folders named; with
+    config/release.yaml after it, the plan renders the churches world and trains the three releases."""
+    project = copy_project(tmp_path / "p")
+    proc = run(["snakemake", "--cores", "1", "-n", "all", "--configfile", "config/churches.yaml"], cwd=project, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "source.pretrained: releases/churches/32px/ddpm does not exist" in out
+    assert "evaluate.embedded_backbone: releases/churches/32px/metric_backbone does not exist" in out
+    assert not (project / "data").exists()
+    targets = [f"results/releases/churches/32px/{name}" for name in ("metric_backbone", "ddpm", "gan")]
+    release = run(["snakemake", "--cores", "1", "-n", "-p", *targets, "--configfile", "config/churches.yaml", "config/release.yaml"],
+                  cwd=project).stdout
+    stats = release.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]  # after the header and its rule
+    counts = dict(line.split() for line in stats)
+    assert counts == {"render_source": "1", "render_target": "2", "pretrain_source": "1", "pretrain_source_gan": "1",
+                      "train_backbone": "1", "release_backbone": "1", "release_source": "1", "release_source_gan": "1",
+                      "total": "9"}, release
+    assert "domainstudio render-source --world churches --out data/churches/source" in release
+    # the backbone learns the churches domains, not the faces domains config/release.yaml names for the faces release
+    assert "input: data/churches/source, data/churches/haunted/reference, data/churches/landscapes/reference" in release
+    for name in ("haunted", "landscapes"):
+        assert f"--world churches --domain {name} --out data/churches/{name}" in release
+    # each manifest records the command that rebuilds it, overlays included
+    assert "--command 'snakemake --cores all results/releases/churches/32px/ddpm --configfile config/churches.yaml config/release.yaml'" in release
 
 
 def test_dry_run_and_lint(tmp_path):

@@ -66,20 +66,29 @@ def test_committed_releases_match_their_manifests_and_fit_the_size_budget():
 
 
 def _regenerates(command: str, release: Path) -> bool:
-    """Whether ``command``, read as Snakemake reads it, targets ``release`` with config/release.yaml."""
+    """Whether ``command``, read as Snakemake reads it, targets ``release`` (releases/<world>/<res>px/<name>) with
+    config/release.yaml last and, before it, the overlays that set the release's world (none for params.yaml's)."""
     import shlex
 
     from snakemake.cli import get_argument_parser
 
     words = shlex.split(command)
     args = get_argument_parser().parse_args(words[1:])
+    configfiles = [str(c) for c in args.configfile or []]
+    world = yaml.safe_load((ROOT / "params.yaml").read_text())["world"]
+    for overlay in configfiles[:-1]:
+        world = yaml.safe_load((ROOT / overlay).read_text()).get("world", world)
     return (words[0] == "snakemake" and [str(t) for t in args.targets] == [release.relative_to(ROOT).as_posix().replace("releases/", "results/releases/", 1)]
-            and [str(c) for c in args.configfile] == ["config/release.yaml"])
+            and configfiles[-1:] == ["config/release.yaml"] and world == release.relative_to(ROOT).parts[1])
 
 
 def test_the_recorded_command_is_read_with_its_target():
     assert _regenerates("snakemake --cores all results/releases/faces/32px/gan --configfile config/release.yaml", ROOT / "releases/faces/32px/gan")
     assert not _regenerates("snakemake --cores all --configfile config/release.yaml results/releases/faces/32px/gan", ROOT / "releases/faces/32px/gan")
+    churches = ROOT / "releases/churches/32px/gan"
+    assert _regenerates("snakemake --cores all results/releases/churches/32px/gan --configfile config/churches.yaml config/release.yaml", churches)
+    assert not _regenerates("snakemake --cores all results/releases/churches/32px/gan --configfile config/release.yaml config/churches.yaml", churches)
+    assert not _regenerates("snakemake --cores all results/releases/churches/32px/gan --configfile config/release.yaml", churches)
 
 
 def test_default_configuration_loads_the_releases():

@@ -1,6 +1,7 @@
 # What each verb reads from params.yaml: the blocks passed as --config-json, and the arguments and inputs that
 # depend on the configuration (backbones, releases, snapshots, a table's runs). Every input and params function of a
 # rule is a named function here; rules carry no lambdas. Changing a block reruns only the jobs that read it.
+from domainstudio.data.world import chosen_target_domains
 from domainstudio.params.arguments import adapt_settings, sample_settings
 
 
@@ -26,9 +27,11 @@ def source_snapshot_dir(wildcards):
 
 
 def release_command(wildcards, output):
-    """The command a release's manifest records as the one that regenerates it (workflow/rules/release.smk); the
-    target goes before --configfile, which would take it for a second config file."""
-    return f"snakemake --cores all {output} --configfile config/release.yaml"
+    """The command a release's manifest records as the one that regenerates it (workflow/rules/release.smk): the
+    command line's overlays (a world's, then config/release.yaml); the target goes before --configfile, which would
+    take it for a second config file."""
+    overlays = [os.path.relpath(path) for path in workflow.overwrite_configfiles] or ["config/release.yaml"]
+    return f"snakemake --cores all {output} --configfile {' '.join(overlays)}"
 
 
 def calibrate_arguments(wildcards, input):
@@ -99,8 +102,8 @@ def lpips_backbone_args(wildcards, input):
 def backbone_training_references(wildcards):
     """The reference sets the embedded metric backbone trains on: evaluate.backbone_train.domains, or every target
     domain of the world."""
-    chosen = config["evaluate"].get("backbone_train", {}).get("domains")
-    return [f"data/{wildcards.world}/{d}/reference" for d in embedded_domains(wildcards.world) if chosen is None or d in chosen]
+    chosen = chosen_target_domains(wildcards.world, config["evaluate"].get("backbone_train", {}).get("domains"))
+    return [f"data/{wildcards.world}/{d}/reference" for d in chosen]
 
 
 def evaluate_backbone_input(wildcards):

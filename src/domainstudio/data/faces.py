@@ -10,12 +10,12 @@ Rendering is deterministic: image ``i`` of a split depends only on ``(seed, doma
 """
 from __future__ import annotations
 
-import colorsys
-import hashlib
 import math
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+from domainstudio.data.drawing import PAPER, SUPERSAMPLE, box, darker, hsv, image_seed, mix
 
 SOURCE = "source"
 TARGET_DOMAINS = ("babies", "sunglasses", "sketches", "modigliani", "photos")
@@ -27,9 +27,6 @@ EYE_COLOURS = [(70, 45, 25), (60, 110, 170), (60, 130, 80), (110, 110, 120)]
 HAIR_STYLES = ("bald", "short", "long", "bun", "curly", "side")
 MOUTHS = ("neutral", "smile", "open")
 BEARDS = ("none", "stubble", "full")
-
-PAPER = (246, 242, 232)
-SUPERSAMPLE = 4  # draw at 4x the output size, then downsample (anti-aliasing)
 
 
 def sample_factors(rng: np.random.Generator) -> dict:
@@ -64,25 +61,6 @@ FACTOR_LEVELS = {
 FACTOR_LEVELS = {name: FACTOR_LEVELS.get(name) for name in FACTOR_NAMES}
 
 
-def image_seed(seed: int, domain: str, split: str, index: int) -> int:
-    """A stable 64-bit seed for one image, independent of how many images are rendered."""
-    digest = hashlib.sha256(f"{seed}/{domain}/{split}/{index}".encode()).digest()
-    return int.from_bytes(digest[:8], "little")
-
-
-def _hsv(h: float, s: float, v: float) -> tuple[int, int, int]:
-    r, g, b = colorsys.hsv_to_rgb(h % 1.0, s, v)
-    return int(r * 255), int(g * 255), int(b * 255)
-
-
-def _mix(a, b, w: float) -> tuple[int, int, int]:
-    return tuple(int(round((1 - w) * x + w * y)) for x, y in zip(a, b))
-
-
-def _darker(c, f: float = 0.7) -> tuple[int, int, int]:
-    return tuple(int(x * f) for x in c)
-
-
 class _Style:
     """How a domain changes the look while keeping the factors."""
 
@@ -91,19 +69,19 @@ class _Style:
         self.outline_only = domain == "sketches"
         skin = SKIN_TONES[f["skin_tone"]]
         hair = HAIR_COLOURS[f["hair_colour"]]
-        background = _hsv(f["background_hue"], 0.35, 0.85)
-        clothes = _hsv(f["clothes_hue"], 0.6, 0.7)
+        background = hsv(f["background_hue"], 0.35, 0.85)
+        clothes = hsv(f["clothes_hue"], 0.6, 0.7)
         eye = EYE_COLOURS[f["eye_colour"]]
         if domain == "babies":
-            skin = _mix(skin, (255, 200, 200), 0.25)
-            hair = _mix(hair, (230, 200, 150), 0.3)
-            clothes = _hsv(f["clothes_hue"], 0.3, 0.95)  # pastel
+            skin = mix(skin, (255, 200, 200), 0.25)
+            hair = mix(hair, (230, 200, 150), 0.3)
+            clothes = hsv(f["clothes_hue"], 0.3, 0.95)  # pastel
         if domain == "modigliani":
-            skin = _mix(skin, (215, 140, 70), 0.55)
-            hair = _mix(hair, (30, 25, 35), 0.6)
-            background = _mix(_hsv(f["background_hue"], 0.55, 0.55), (120, 60, 40), 0.35)
-            clothes = _mix(clothes, (40, 50, 80), 0.5)
-            eye = _mix(eye, (40, 90, 110), 0.6)
+            skin = mix(skin, (215, 140, 70), 0.55)
+            hair = mix(hair, (30, 25, 35), 0.6)
+            background = mix(hsv(f["background_hue"], 0.55, 0.55), (120, 60, 40), 0.35)
+            clothes = mix(clothes, (40, 50, 80), 0.5)
+            eye = mix(eye, (40, 90, 110), 0.6)
         self.skin, self.hair, self.background, self.clothes, self.eye = skin, hair, background, clothes, eye
         self.ink = (35, 35, 35)
 
@@ -137,12 +115,9 @@ def render_face(f: dict, domain: str, size: int, rng: np.random.Generator) -> Im
     cx, cy = S / 2, S * 0.47
     top, bottom = cy - H / 2, cy + H / 2
 
-    def box(x0, y0, x1, y1):
-        return [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)]
-
     # Shoulders and neck.
     d.ellipse(box(cx - 0.55 * S, bottom + 0.02 * S, cx + 0.55 * S, bottom + 0.75 * S), fill=st.fill(st.clothes), outline=st.line(None), width=lw)
-    d.rectangle(box(cx - 0.12 * W * 1.6, cy, cx + 0.12 * W * 1.6, bottom + neck * S), fill=st.fill(_darker(st.skin, 0.9)), outline=st.line(None), width=lw)
+    d.rectangle(box(cx - 0.12 * W * 1.6, cy, cx + 0.12 * W * 1.6, bottom + neck * S), fill=st.fill(darker(st.skin, 0.9)), outline=st.line(None), width=lw)
     # Hair behind the head.
     style = f["hair_style"]
     if domain == "babies" and style in ("long", "bun", "side"):
@@ -156,7 +131,7 @@ def render_face(f: dict, domain: str, size: int, rng: np.random.Generator) -> Im
     # Ears.
     for sx in (-1, 1):
         ex = cx + sx * W / 2
-        d.ellipse(box(ex - W * 0.08, cy - H * 0.08, ex + W * 0.08, cy + H * 0.12), fill=st.fill(_darker(st.skin, 0.92)), outline=st.line(None), width=lw)
+        d.ellipse(box(ex - W * 0.08, cy - H * 0.08, ex + W * 0.08, cy + H * 0.12), fill=st.fill(darker(st.skin, 0.92)), outline=st.line(None), width=lw)
     # Hair on top.
     if style == "short" and domain != "babies":
         d.chord(box(cx - W * 0.53, top - H * 0.06, cx + W * 0.53, top + H * 0.55), 180, 360, fill=st.fill(st.hair), outline=st.line(None), width=lw)
@@ -186,11 +161,11 @@ def render_face(f: dict, domain: str, size: int, rng: np.random.Generator) -> Im
         d.ellipse(box(ex - er * 1.2, ey - er * 0.8, ex + er * 1.2, ey + er * 0.8), fill=st.fill((250, 250, 250)), outline=st.line(None), width=lw)
         d.ellipse(box(ex - er * 0.6, ey - er * 0.6, ex + er * 0.6, ey + er * 0.6), fill=st.eye if not st.outline_only else st.ink)
         if domain != "babies":  # eyebrows
-            d.line([ex - er * 1.3, ey - er * 1.7, ex + er * 1.3, ey - er * 1.9 + sx * 0], fill=_darker(st.hair, 0.8) if not st.outline_only else st.ink, width=lw)
+            d.line([ex - er * 1.3, ey - er * 1.7, ex + er * 1.3, ey - er * 1.9 + sx * 0], fill=darker(st.hair, 0.8) if not st.outline_only else st.ink, width=lw)
     if domain == "babies" and not st.outline_only:  # rosy cheeks
         for sx in (-1, 1):
             bx, by, r = cx + sx * W * 0.3, ey + H * 0.17, W * 0.09
-            d.ellipse(box(bx - r, by - r, bx + r, by + r), fill=_mix(st.skin, (240, 120, 130), 0.45))
+            d.ellipse(box(bx - r, by - r, bx + r, by + r), fill=mix(st.skin, (240, 120, 130), 0.45))
     if domain == "sunglasses":
         shape = f["glasses_shape"]
         lens = (20, 20, 25)
@@ -211,7 +186,7 @@ def render_face(f: dict, domain: str, size: int, rng: np.random.Generator) -> Im
     # Nose.
     ny = top + H * (0.62 if domain != "babies" else 0.68)
     nl = H * (0.10 if domain != "modigliani" else 0.16) * (0.6 if domain == "babies" else 1.0)
-    d.line([cx, ny - nl, cx + W * 0.04, ny, cx - W * 0.03, ny + W * 0.02], fill=_darker(st.skin, 0.7) if not st.outline_only else st.ink, width=lw)
+    d.line([cx, ny - nl, cx + W * 0.04, ny, cx - W * 0.03, ny + W * 0.02], fill=darker(st.skin, 0.7) if not st.outline_only else st.ink, width=lw)
     # Mouth.
     my = top + H * (0.78 if domain != "babies" else 0.8)
     mw = W * f["mouth_width"] * mouth_scale * (0.7 if domain == "modigliani" else 1.0)
@@ -224,7 +199,7 @@ def render_face(f: dict, domain: str, size: int, rng: np.random.Generator) -> Im
         d.line([cx - mw / 2, my, cx + mw / 2, my], fill=lip, width=lw * 2)
     # Beard (adults only).
     if f["beard"] != "none" and domain != "babies":
-        beard_colour = _mix(st.hair, st.skin, 0.55 if f["beard"] == "stubble" else 0.0)
+        beard_colour = mix(st.hair, st.skin, 0.55 if f["beard"] == "stubble" else 0.0)
         if f["beard"] == "full":
             d.chord(box(cx - W * 0.5, cy - H * 0.1, cx + W * 0.5, bottom + H * 0.02), 15, 165, fill=st.fill(beard_colour), outline=st.line(None), width=lw)
             d.line([cx - mw / 2, my, cx + mw / 2, my], fill=lip, width=lw * 2)

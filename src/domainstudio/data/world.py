@@ -14,9 +14,9 @@ import numpy as np
 from tqdm import tqdm
 
 from domainstudio.atomic import atomic_dir
-from domainstudio.data import faces
+from domainstudio.data import churches, faces
 
-WORLDS = {"faces": faces}
+WORLDS = {"faces": faces, "churches": churches}  # the embedded worlds, by the name params.yaml's world: gives
 
 
 def world_module(world: str):
@@ -24,6 +24,21 @@ def world_module(world: str):
         return WORLDS[world]
     except KeyError:
         raise ValueError(f"unknown embedded world {world!r}; available: {sorted(WORLDS)}") from None
+
+
+def chosen_target_domains(world: str, names: list[str] | None) -> tuple[str, ...]:
+    """The target domains of ``world`` that a list of names chooses (evaluate.backbone_train.domains), in the world's
+    order. None chooses every one, and so does a list that names only other worlds' domains: config/release.yaml's
+    list is the faces release's, and another world's release is built with it too. A list that names some of this
+    world's domains must name only them."""
+    targets = world_module(world).TARGET_DOMAINS
+    if names is None:
+        return tuple(targets)
+    elsewhere = {d for name, module in WORLDS.items() if name != world for d in module.TARGET_DOMAINS}
+    unknown = sorted(set(names) - set(targets) - (elsewhere if not set(names) & set(targets) else set()))
+    if unknown:
+        raise ValueError(f"evaluate.backbone_train.domains: {unknown} are not target domains of {world!r} (available: {list(targets)})")
+    return tuple(d for d in targets if d in names) or tuple(targets)
 
 
 def _render_into(folder: Path, world: str, domain: str, split: str, indices, size: int, seed: int, desc: str):

@@ -298,13 +298,9 @@ class EmbeddedBackbone:
 
 def backbone_domains(world: str, cfg: BackboneTrainConfig) -> tuple[str, ...]:
     """The target domains a backbone of ``world`` trains on, in the world's order."""
-    from domainstudio.data.world import world_module
+    from domainstudio.data.world import chosen_target_domains
 
-    targets = world_module(world).TARGET_DOMAINS
-    unknown = sorted(set(cfg.domains or ()) - set(targets))
-    if unknown:
-        raise ValueError(f"evaluate.backbone_train.domains: {unknown} are not target domains of {world!r} (available: {list(targets)})")
-    return tuple(d for d in targets if cfg.domains is None or d in cfg.domains)
+    return chosen_target_domains(world, cfg.domains)
 
 
 def build_embedded_backbone(world: str, data_root: str | Path, resolution: int, cfg: BackboneTrainConfig) -> EmbeddedBackbone:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from domainstudio.params.arguments import adapt_settings, gan_rules_active
+from domainstudio.params.arguments import adapt_settings, gan_rules_active, needs_metric_backbone
 from domainstudio.registry import (ANT_METHODS, METHOD_FAMILIES, MIN_PAIRWISE_SAMPLES, OFFICIAL_SETTINGS_METHODS,
                                    PAIRWISE_METHODS)
 from domainstudio.t2i import T2I_METHODS
@@ -16,6 +16,13 @@ from domainstudio.t2i import T2I_METHODS
 
 class ConfigError(ValueError):
     pass
+
+
+def embedded_worlds() -> list[str]:
+    """The names of the embedded worlds (domainstudio.data.world.WORLDS)."""
+    from domainstudio.data.world import WORLDS
+
+    return sorted(WORLDS)
 
 
 def embedded_domains(world: str) -> tuple[str, ...] | None:
@@ -35,7 +42,7 @@ def check_kshot_sets(config: dict, domains: list[str], shots: list[int], names: 
     if data["kind"] == "embedded":
         available = embedded_domains(world)
         if available is None:
-            raise ConfigError(f"world: {world!r} is not an embedded world (available: faces); "
+            raise ConfigError(f"world: {world!r} is not an embedded world (available: {', '.join(embedded_worlds())}); "
                               f"set data.kind: folders to use images under data/{world}/")
         unknown = [d for d in domains if d not in available]
         if unknown:
@@ -84,6 +91,7 @@ def check_config(config: dict, root: str | Path = ".") -> None:
     if embedded_metrics and data["kind"] != "embedded":
         raise ConfigError(f"evaluate.{embedded_metrics[0]}: the embedded backbone is trained on an embedded world's rendered "
                           "images; with data.kind 'folders' choose alex/vgg (LPIPS) and inception (FID)")
+    _check_releases(config, root)
     if config["evaluate"]["cluster_cap"] < 2:
         raise ConfigError("evaluate.cluster_cap: must be at least 2")
     _check_extra_seeds(config)
@@ -106,10 +114,16 @@ def _check_backbone_domains(config: dict, root: Path) -> None:
         where = f"evaluate.embedded_backbone: {release} is trained on {known}"
         fix = "set evaluate.embedded_backbone: null to train one here on every domain of the world (config/photos.yaml does)"
     else:
-        known = config["evaluate"].get("backbone_train", {}).get("domains")
-        if known is None:
+        from domainstudio.data.world import chosen_target_domains
+
+        names = config["evaluate"].get("backbone_train", {}).get("domains")
+        if names is None:
             return
-        where, fix = f"evaluate.backbone_train.domains: {known}", "add them there"
+        try:
+            known = chosen_target_domains(config["world"], names)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        where, fix = f"evaluate.backbone_train.domains: {names}", "add them there"
     missing = sorted(scored - set(known))
     if missing:
         raise ConfigError(f"{where} and cannot score {missing} (its features and in-domain head do not know them); {fix}")
@@ -123,6 +137,38 @@ def _check_extra_seeds(config: dict) -> None:
             unknown = [v for v in block[key] if v not in config[key]]
             if unknown:
                 raise ConfigError(f"extra_seeds[{i}].{key}: {unknown} are not among {key} {config[key]}")
+
+
+def _is_hub_id(name: str) -> bool:
+    """A Hugging Face hub id has the form 'owner/name' (models/source.py: load_source)."""
+    return not str(name).startswith((".", "/")) and str(name).count("/") == 1
+
+
+def _check_releases(config: dict, root: Path) -> None:
+    """Every release folder the configuration loads (source DDPM, source GAN, embedded metric backbone) is there, so
+    that a world whose releases are not trained yet stops before any job; the backbone was trained on this world."""
+    world, res = config["world"], config["resolution"]
+    source, backbone = config["source"], config["evaluate"].get("embedded_backbone")
+    loaded = []  # (parameter, folder, release name)
+    if source["kind"] == "pretrained" and source.get("pretrained") and not source.get("adm") and not _is_hub_id(source["pretrained"]):
+        loaded.append(("source.pretrained", source["pretrained"], "ddpm"))
+    gan = config.get("gan") or {}  # a GAN row without a gan: section is refused by _check_report
+    if gan_rules_active(config) and gan.get("pretrained"):
+        loaded.append(("gan.pretrained", gan["pretrained"], "gan"))
+    if backbone and needs_metric_backbone(config["evaluate"], config["data"]["kind"] == "embedded"):
+        loaded.append(("evaluate.embedded_backbone", backbone, "metric_backbone"))
+    missing = [(key, folder, name) for key, folder, name in loaded if not (root / folder).is_dir()]
+    if missing:
+        targets = " ".join(f"results/releases/{world}/{res}px/{name}" for _, _, name in missing)
+        raise ConfigError(f"{'; '.join(f'{key}: {folder} does not exist' for key, folder, _ in missing)}. A release not "
+                          f"trained yet is built by `snakemake --cores all {targets} --configfile <overlays> config/release.yaml` "
+                          f"(release.yaml last) and then copied there (docs/releases.md)")
+    manifest = root / backbone / "manifest.json" if backbone else None
+    if manifest and config["data"]["kind"] == "embedded" and manifest.is_file():
+        trained_on = json.loads(manifest.read_text()).get("world")
+        if trained_on != world:
+            raise ConfigError(f"evaluate.embedded_backbone: {backbone} was trained on the embedded world {trained_on!r}, "
+                              f"not {world!r}; its heads read only that world's domains and factors")
 
 
 def _check_official(config: dict, methods) -> None:
