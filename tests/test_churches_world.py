@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from domainstudio.data import churches
-from domainstudio.data.world import WORLDS, chosen_target_domains, domain_overview, render_target, world_module
+from domainstudio.data.world import WORLDS, backbone_domains, domain_overview, render_target, world_module
 from domainstudio.metrics.embedded_backbone import FactorCoder, read_factors
 
 # A church with every part that a factor changes: two towers with spires, two windows, trees on both sides.
@@ -21,17 +21,13 @@ def test_the_world_is_registered_and_named_in_errors():
         world_module("atlantis")
 
 
-def test_a_backbones_domain_list_applies_to_the_world_it_names():
-    """evaluate.backbone_train.domains: config/release.yaml's list of faces domains leaves a churches backbone every
-    churches domain; a list naming churches domains chooses among them and may not mix in another world's."""
-    assert chosen_target_domains("churches", None) == ("haunted", "landscapes")
-    assert chosen_target_domains("churches", ["babies", "sunglasses", "sketches", "modigliani"]) == ("haunted", "landscapes")
-    assert chosen_target_domains("churches", ["landscapes"]) == ("landscapes",)
-    assert chosen_target_domains("faces", ["sketches", "babies"]) == ("babies", "sketches")
+def test_a_backbone_trains_on_every_domain_but_the_held_out_ones_unless_named():
+    assert backbone_domains("churches") == ("haunted", "landscapes")
+    assert backbone_domains("faces") == ("babies", "sunglasses", "sketches", "modigliani")   # photos is held out
+    assert backbone_domains("faces", ["photos", "babies"]) == ("babies", "photos")           # the world's order
+    assert backbone_domains("churches", ["landscapes"]) == ("landscapes",)
     with pytest.raises(ValueError, match=r"\['babies'\] are not target domains of 'churches'"):
-        chosen_target_domains("churches", ["haunted", "babies"])
-    with pytest.raises(ValueError, match=r"\['castles'\] are not target domains of 'churches'"):
-        chosen_target_domains("churches", ["castles"])
+        backbone_domains("churches", ["haunted", "babies"])
 
 
 def test_rendering_is_deterministic_and_seed_dependent():

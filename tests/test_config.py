@@ -185,10 +185,14 @@ def test_a_domain_the_backbone_does_not_know_is_refused(params):
     with pytest.raises(ConfigError, match=r"evaluate.embedded_backbone: releases/faces/32px/metric_backbone is trained on .*"
                                           r"cannot score \['photos'\].*embedded_backbone: null"):
         check_config(params, root=ROOT)
-    params["evaluate"]["embedded_backbone"] = None
-    check_config(params, root=ROOT)                      # trained here on every domain
-    params["evaluate"]["backbone_train"]["domains"] = ["babies", "sketches"]
-    with pytest.raises(ConfigError, match=r"backbone_train.domains: \['babies', 'sketches'\] and cannot score \['photos', 'sunglasses'\]"):
+    params["evaluate"]["embedded_backbone"] = None       # trained here: on the four, photos being held out
+    with pytest.raises(ConfigError, match=r"backbone_train.domains: null trains the backbone on \['babies', 'sunglasses', "
+                                          r"'sketches', 'modigliani'\] and cannot score \['photos'\]"):
+        check_config(params, root=ROOT)
+    params["evaluate"]["backbone_train"]["domains"] = ["babies", "sunglasses", "photos"]
+    check_config(params, root=ROOT)
+    params["evaluate"]["backbone_train"]["domains"] = ["babies", "photos"]
+    with pytest.raises(ConfigError, match=r"cannot score \['sunglasses'\]"):
         check_config(params, root=ROOT)                  # report.ablation scores sunglasses too
 
 

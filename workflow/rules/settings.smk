@@ -1,7 +1,7 @@
 # What each verb reads from params.yaml: the blocks passed as --config-json, and the arguments and inputs that
 # depend on the configuration (backbones, releases, snapshots, a table's runs). Every input and params function of a
 # rule is a named function here; rules carry no lambdas. Changing a block reruns only the jobs that read it.
-from domainstudio.data.world import chosen_target_domains
+from domainstudio.data.world import backbone_domains
 from domainstudio.params.arguments import adapt_settings, sample_settings
 
 
@@ -102,7 +102,7 @@ def lpips_backbone_args(wildcards, input):
 def backbone_training_references(wildcards):
     """The reference sets the embedded metric backbone trains on: evaluate.backbone_train.domains, or every target
     domain of the world."""
-    chosen = chosen_target_domains(wildcards.world, config["evaluate"].get("backbone_train", {}).get("domains"))
+    chosen = backbone_domains(wildcards.world, config["evaluate"].get("backbone_train", {}).get("domains"))
     return [f"data/{wildcards.world}/{d}/reference" for d in chosen]
 
 

@@ -26,19 +26,17 @@ def world_module(world: str):
         raise ValueError(f"unknown embedded world {world!r}; available: {sorted(WORLDS)}") from None
 
 
-def chosen_target_domains(world: str, names: list[str] | None) -> tuple[str, ...]:
-    """The target domains of ``world`` that a list of names chooses (evaluate.backbone_train.domains), in the world's
-    order. None chooses every one, and so does a list that names only other worlds' domains: config/release.yaml's
-    list is the faces release's, and another world's release is built with it too. A list that names some of this
-    world's domains must name only them."""
-    targets = world_module(world).TARGET_DOMAINS
+def backbone_domains(world: str, names: list[str] | None = None) -> tuple[str, ...]:
+    """The target domains of ``world`` a metric backbone trains on, in the world's order: those ``names`` lists
+    (evaluate.backbone_train.domains), or, if None, every one but the world's held-out domains."""
+    module = world_module(world)
     if names is None:
-        return tuple(targets)
-    elsewhere = {d for name, module in WORLDS.items() if name != world for d in module.TARGET_DOMAINS}
-    unknown = sorted(set(names) - set(targets) - (elsewhere if not set(names) & set(targets) else set()))
+        return tuple(d for d in module.TARGET_DOMAINS if d not in module.HELD_OUT_DOMAINS)
+    unknown = sorted(set(names) - set(module.TARGET_DOMAINS))
     if unknown:
-        raise ValueError(f"evaluate.backbone_train.domains: {unknown} are not target domains of {world!r} (available: {list(targets)})")
-    return tuple(d for d in targets if d in names) or tuple(targets)
+        raise ValueError(f"evaluate.backbone_train.domains: {unknown} are not target domains of {world!r} "
+                         f"(available: {list(module.TARGET_DOMAINS)})")
+    return tuple(d for d in module.TARGET_DOMAINS if d in names)
 
 
 def _render_into(folder: Path, world: str, domain: str, split: str, indices, size: int, seed: int, desc: str):

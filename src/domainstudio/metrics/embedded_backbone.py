@@ -47,7 +47,7 @@ class BackboneTrainConfig:
     holdout: float = 0.1  # fraction of each domain's images kept out of training to measure readability
     seed: int = 0
     artifact_head: bool = False  # also name the training-family degradation an image carries (module docstring)
-    domains: list[str] | None = None  # the target domains trained on beside the source; None: every one of the world
+    domains: list[str] | None = None  # the target domains trained on beside the source; None: all but the held-out ones
 
 
 class FactorCoder:
@@ -296,21 +296,14 @@ class EmbeddedBackbone:
         return self.meta["report"]["domains"].index(domain)
 
 
-def backbone_domains(world: str, cfg: BackboneTrainConfig) -> tuple[str, ...]:
-    """The target domains a backbone of ``world`` trains on, in the world's order."""
-    from domainstudio.data.world import chosen_target_domains
-
-    return chosen_target_domains(world, cfg.domains)
-
-
 def build_embedded_backbone(world: str, data_root: str | Path, resolution: int, cfg: BackboneTrainConfig) -> EmbeddedBackbone:
     """Train the backbone on ``data_root/source`` and the ``reference`` folder of each target domain of ``world`` that
-    ``cfg.domains`` names (every one if None)."""
+    ``cfg.domains`` names (if None, every one but the world's held-out domains)."""
     from domainstudio.data.images import load_image_folder
-    from domainstudio.data.world import world_module
+    from domainstudio.data.world import backbone_domains, world_module
 
     module = world_module(world)
-    targets = backbone_domains(world, cfg)
+    targets = backbone_domains(world, cfg.domains)
     data_root = Path(data_root)
     folders = {module.SOURCE: data_root / "source", **{d: data_root / d / "reference" for d in targets}}
     sets = {}

@@ -112,18 +112,18 @@ def _check_backbone_domains(config: dict, root: Path) -> None:
             return  # importing the release names the missing file
         known = json.loads(meta.read_text())["report"]["domains"]
         where = f"evaluate.embedded_backbone: {release} is trained on {known}"
-        fix = "set evaluate.embedded_backbone: null to train one here on every domain of the world (config/photos.yaml does)"
+        fix = ("set evaluate.embedded_backbone: null and name them in evaluate.backbone_train.domains to train one here "
+               "(config/photos.yaml does)")
     else:
-        from domainstudio.data.world import chosen_target_domains
+        from domainstudio.data.world import backbone_domains
 
         names = config["evaluate"].get("backbone_train", {}).get("domains")
-        if names is None:
-            return
         try:
-            known = chosen_target_domains(config["world"], names)
+            known = backbone_domains(config["world"], names)
         except ValueError as err:
             raise ConfigError(str(err)) from None
-        where, fix = f"evaluate.backbone_train.domains: {names}", "add them there"
+        where = f"evaluate.backbone_train.domains: {names if names is not None else 'null'} trains the backbone on {list(known)}"
+        fix = "name them in evaluate.backbone_train.domains (config/photos.yaml does)"
     missing = sorted(scored - set(known))
     if missing:
         raise ConfigError(f"{where} and cannot score {missing} (its features and in-domain head do not know them); {fix}")
