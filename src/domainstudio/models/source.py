@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 
-from domainstudio.models import SourceModelError
+from domainstudio.models import SourceModelError, is_hub_id
 
 
 @dataclass
@@ -83,7 +83,7 @@ def load_source(name: str | Path) -> tuple[UNet2DModel, DDPMScheduler]:
             raise SourceModelError(f"cannot load the diffusers model in {path}: {err}") from err
         _attach_saved_adaptors(unet, path)
         return _usable(unet, scheduler, str(path))
-    if str(name).startswith((".", "/")) or str(name).count("/") != 1:
+    if not is_hub_id(name):
         raise SourceModelError(f"source model {name!r}: no such local folder, and it is not a hub id of the form 'owner/name'")
     try:
         pipe = DDPMPipeline.from_pretrained(str(name))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from domainstudio.models import is_hub_id
 from domainstudio.params.arguments import adapt_settings, gan_rules_active, needs_metric_backbone
 from domainstudio.registry import (ANT_METHODS, METHOD_FAMILIES, MIN_PAIRWISE_SAMPLES, OFFICIAL_SETTINGS_METHODS,
                                    PAIRWISE_METHODS)
@@ -100,8 +101,9 @@ def check_config(config: dict, root: str | Path = ".") -> None:
 
 
 def _check_backbone_domains(config: dict, root: Path) -> None:
-    """In an embedded world every domain scored is one the embedded backbone knows: its features and its in-domain
-    head are trained on a fixed set of domains (the release's backbone.json lists them)."""
+    """In an embedded world the embedded backbone is one of this world, and every domain scored is one it knows: its
+    heads read one world's domains and factors, trained on a fixed set of domains (the release's backbone.json
+    records both)."""
     if config["data"]["kind"] != "embedded" or embedded_domains(config["world"]) is None:
         return
     scored = {*config["domains"], *(d for b in config.get("report", {}).values() for d in b.get("domains", []))}
@@ -110,7 +112,11 @@ def _check_backbone_domains(config: dict, root: Path) -> None:
         meta = root / release / "backbone.json"
         if not meta.is_file():
             return  # importing the release names the missing file
-        known = json.loads(meta.read_text())["report"]["domains"]
+        trained = json.loads(meta.read_text())
+        if trained["world"] != config["world"]:
+            raise ConfigError(f"evaluate.embedded_backbone: {release} was trained on the embedded world {trained['world']!r}, "
+                              f"not {config['world']!r}; its heads read only that world's domains and factors")
+        known = trained["report"]["domains"]
         where = f"evaluate.embedded_backbone: {release} is trained on {known}"
         fix = ("set evaluate.embedded_backbone: null and name them in evaluate.backbone_train.domains to train one here "
                "(config/photos.yaml does)")
@@ -139,18 +145,13 @@ def _check_extra_seeds(config: dict) -> None:
                 raise ConfigError(f"extra_seeds[{i}].{key}: {unknown} are not among {key} {config[key]}")
 
 
-def _is_hub_id(name: str) -> bool:
-    """A Hugging Face hub id has the form 'owner/name' (models/source.py: load_source)."""
-    return not str(name).startswith((".", "/")) and str(name).count("/") == 1
-
-
 def _check_releases(config: dict, root: Path) -> None:
     """Every release folder the configuration loads (source DDPM, source GAN, embedded metric backbone) is there, so
-    that a world whose releases are not trained yet stops before any job; the backbone was trained on this world."""
+    that a world whose releases are not trained yet stops before any job."""
     world, res = config["world"], config["resolution"]
     source, backbone = config["source"], config["evaluate"].get("embedded_backbone")
     loaded = []  # (parameter, folder, release name)
-    if source["kind"] == "pretrained" and source.get("pretrained") and not source.get("adm") and not _is_hub_id(source["pretrained"]):
+    if source["kind"] == "pretrained" and source.get("pretrained") and not source.get("adm") and not is_hub_id(source["pretrained"]):
         loaded.append(("source.pretrained", source["pretrained"], "ddpm"))
     gan = config.get("gan") or {}  # a GAN row without a gan: section is refused by _check_report
     if gan_rules_active(config) and gan.get("pretrained"):
@@ -163,12 +164,6 @@ def _check_releases(config: dict, root: Path) -> None:
         raise ConfigError(f"{'; '.join(f'{key}: {folder} does not exist' for key, folder, _ in missing)}. A release not "
                           f"trained yet is built by `snakemake --cores all {targets} --configfile <overlays> config/release.yaml` "
                           f"(release.yaml last) and then copied there (docs/releases.md)")
-    manifest = root / backbone / "manifest.json" if backbone else None
-    if manifest and config["data"]["kind"] == "embedded" and manifest.is_file():
-        trained_on = json.loads(manifest.read_text()).get("world")
-        if trained_on != world:
-            raise ConfigError(f"evaluate.embedded_backbone: {backbone} was trained on the embedded world {trained_on!r}, "
-                              f"not {world!r}; its heads read only that world's domains and factors")
 
 
 def _check_official(config: dict, methods) -> None:
