@@ -18,7 +18,6 @@ Two parts, each printed as a table and written as CSV into ``--out``:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ import yaml
 
 from domainstudio.data.images import load_image_folder
 from domainstudio.devices import set_threads
+from domainstudio.metrics.calibration import reference_halves
 from domainstudio.metrics.degradations import DEGRADATIONS, degrade
 from domainstudio.metrics.two_sample import TwoSampleConfig, classifier_two_sample_test
 
@@ -50,8 +50,7 @@ def both(samples: np.ndarray, reference: np.ndarray, cfg: TwoSampleConfig) -> di
 
 
 def calibration(reference: np.ndarray, cfg: TwoSampleConfig, n: int, degradations: list[str], seed: int) -> pd.DataFrame:
-    order = np.random.default_rng(seed).permutation(len(reference))
-    a, b = reference[np.sort(order[:n])], reference[np.sort(order[n:2 * n])]
+    a, b = reference_halves(reference, n, seed)   # the calibration's first halving
     rows = [{"degradation": "none", "strength": 0.0, **both(b, a, cfg)}]
     for name in degradations:
         for strength in DEGRADATIONS[name][1]:

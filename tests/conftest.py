@@ -30,6 +30,19 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
+def assert_nested_shot_sets_and_disjoint_reference(out, shots=(1, 5, 10), reference=12):
+    """A rendered target domain's layout (data/world.py render_target): each K-shot set the first K images of the
+    next larger one, byte for byte, and a reference set of distinct images none of which is a training image."""
+    sets = {k: sorted(p.name for p in (out / f"{k}shot").glob("*.png")) for k in shots}
+    assert [len(sets[k]) for k in shots] == list(shots)
+    for small, large in zip(shots, shots[1:]):
+        for name in sets[small]:
+            assert (out / f"{small}shot" / name).read_bytes() == (out / f"{large}shot" / name).read_bytes()
+    ref = {p.read_bytes() for p in (out / "reference").glob("*.png")}
+    train = {p.read_bytes() for p in (out / f"{shots[-1]}shot").glob("*.png")}
+    assert len(ref) == reference and not ref & train
+
+
 def noise_image_folder(folder, n, size=16):
     """``n`` seeded random-noise PNGs of ``size`` px in a new ``folder`` (stand-in K-shot images for CLI tests)."""
     from PIL import Image

@@ -8,6 +8,7 @@ import pytest
 from domainstudio.data import churches
 from domainstudio.data.world import WORLDS, backbone_domains, domain_overview, render_target, world_module
 from domainstudio.metrics.embedded_backbone import FactorCoder, read_factors
+from tests.conftest import assert_nested_shot_sets_and_disjoint_reference
 
 # A church with every part that a factor changes: two towers with spires, two windows, trees on both sides.
 FULL = {"body_width": 0.45, "body_height": 0.26, "roof": "gable", "towers": 2, "tower_height": 0.16, "spire": 1,
@@ -80,14 +81,7 @@ def test_every_domain_renders_at_both_sizes(size):
 def test_target_sets_are_nested_and_reference_is_disjoint(tmp_path):
     out = tmp_path / "haunted"
     render_target("churches", "haunted", out, [1, 5, 10], reference=12, size=32, seed=0)
-    sets = {k: sorted(p.name for p in (out / f"{k}shot").glob("*.png")) for k in (1, 5, 10)}
-    assert [len(sets[k]) for k in (1, 5, 10)] == [1, 5, 10]
-    for small, large in ((1, 5), (5, 10)):
-        for name in sets[small]:
-            assert (out / f"{small}shot" / name).read_bytes() == (out / f"{large}shot" / name).read_bytes()
-    ref = {p.read_bytes() for p in (out / "reference").glob("*.png")}
-    train = {p.read_bytes() for p in (out / "10shot").glob("*.png")}
-    assert len(ref) == 12 and not ref & train
+    assert_nested_shot_sets_and_disjoint_reference(out)
     # factors.csv: one row per image, every factor, and the metric backbone's coder reads every row back
     rows = read_factors(out / "10shot") + read_factors(out / "reference")
     assert len(rows) == 22 and all(set(churches.FACTOR_NAMES) <= set(r) for r in rows)

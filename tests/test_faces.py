@@ -6,6 +6,7 @@ import pytest
 
 from domainstudio.data import faces
 from domainstudio.data.world import render_source, render_target
+from tests.conftest import assert_nested_shot_sets_and_disjoint_reference
 
 
 def test_rendering_is_deterministic_and_seed_dependent():
@@ -54,14 +55,7 @@ def test_unknown_domain_is_a_clear_error():
 def test_target_sets_are_nested_and_reference_is_disjoint(tmp_path):
     out = tmp_path / "sunglasses"
     render_target("faces", "sunglasses", out, [1, 5, 10], reference=12, size=32, seed=0)
-    sets = {k: sorted(p.name for p in (out / f"{k}shot").glob("*.png")) for k in (1, 5, 10)}
-    assert [len(sets[k]) for k in (1, 5, 10)] == [1, 5, 10]
-    for small, large in ((1, 5), (5, 10)):
-        for name in sets[small]:
-            assert (out / f"{small}shot" / name).read_bytes() == (out / f"{large}shot" / name).read_bytes()
-    ref = {p.read_bytes() for p in (out / "reference").glob("*.png")}
-    train = {p.read_bytes() for p in (out / "10shot").glob("*.png")}
-    assert len(ref) == 12 and not ref & train
+    assert_nested_shot_sets_and_disjoint_reference(out)
     rows = list(csv.DictReader(open(out / "10shot" / "factors.csv")))
     assert len(rows) == 10 and set(faces.FACTOR_NAMES) <= set(rows[0])
 

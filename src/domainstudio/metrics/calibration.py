@@ -63,6 +63,13 @@ def measure(fake: np.ndarray, real: np.ndarray, real_features: np.ndarray, real_
             "swd": sliced_wasserstein_distance(fake, real, dataclasses.replace(swd, seed=seed))["swd"]}
 
 
+def reference_halves(reference: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint seeded halves A and B of ``n`` reference images each (in their folder order): B, degraded or not,
+    is scored against A."""
+    order = np.random.default_rng(seed).permutation(len(reference))
+    return reference[np.sort(order[:n])], reference[np.sort(order[n:2 * n])]
+
+
 def calibrate(reference: np.ndarray, backbone, domain: str, cfg: CalibrationConfig, c2st: TwoSampleConfig,
               swd: SlicedWassersteinConfig, prdc_k: int, seed: int = 0, log=print) -> pd.DataFrame:
     """One row per (degradation, strength, split): every measure of B (degraded) against A (module docstring)."""
@@ -76,8 +83,7 @@ def calibrate(reference: np.ndarray, backbone, domain: str, cfg: CalibrationConf
         raise ValueError(f"calibration needs more than {2 * (prdc_k + 1)} reference images, not {len(reference)}")
     rows = []
     for split in range(cfg.splits):
-        order = np.random.default_rng(seed + split).permutation(len(reference))
-        a, b = reference[np.sort(order[:n])], reference[np.sort(order[n:2 * n])]
+        a, b = reference_halves(reference, n, seed + split)
         a_features = backbone.fid_features(a)
         a_stats = statistics(a_features)
         conditions = [("none", 0.0)]
