@@ -13,8 +13,8 @@ from scipy import stats
 from snakemake.utils import validate
 
 from domainstudio.report.claims import (COLUMNS, DIVERSITY, FIDELITY, STYLE, STYLE_MARGIN, Measure, claims_table,
-                                        comparisons, undecided_cells, verdict, verdict_matrix, welch_interval,
-                                        write_claims)
+                                        comparisons, seeds_needed, undecided_cells, verdict, verdict_matrix,
+                                        welch_interval, write_claims)
 from domainstudio.report.tables import run_records
 from tests.conftest import ROOT
 
@@ -211,3 +211,32 @@ def test_verdict_matrix_has_one_line_per_pair_and_each_verdict_in_its_column():
     assert lines[0] == "faces / babies / 10 shots:" and lines[2] == "| variant | against | kind | intra_lpips | fid |"
     assert lines[4:] == ["| domainstudio | ddpm-ft | claim | holds | ? |",    # more diverse; FID intervals overlap
                          "| domainstudio | tgan | claim | fails | holds |"]   # less diverse, better FID
+
+
+def test_seeds_needed_against_the_written_out_condition():
+    """s_a = s_b = 1: n seeds per side give se = sqrt(2 / n) and nu = 2 (n - 1). Tabled t_{0.975}: 14 dof 2.1448,
+    16 dof 2.1199, 18 dof 2.1009. n = 8: 2.1448 * 0.5 = 1.0724; n = 9: 2.1199 * 0.4714 = 0.9993; n = 10: 2.1009 *
+    0.4472 = 0.9396. So a gap of 1 needs 9 seeds and a gap of 0.999 needs 10."""
+    assert seeds_needed(1.0, 1.0, 1.0) == 9
+    assert seeds_needed(1.0, 1.0, 0.999) == 10
+    assert seeds_needed(1.0, 1.0, 1.08) == 8
+    # unequal stds: nu(n) = (n - 1) (1 + 4)^2 / (1 + 16) = 25 (n - 1) / 17; at n = 4, nu = 4.41, t = 2.6772,
+    # se = sqrt(5 / 4) = 1.1180: 2.9932; at n = 5, nu = 5.88, t = 2.4588, se = 1: 2.4588
+    assert seeds_needed(1.0, 2.0, 3.0) == 4 and seeds_needed(1.0, 2.0, 2.99) == 5
+    assert np.isnan(seeds_needed(1.0, 1.0, 0.0))            # d on the boundary: no count decides it
+    assert np.isnan(seeds_needed(1.0, 1.0, 0.01))           # beyond MOST_SEEDS
+    assert seeds_needed(0.0, 0.0, 0.5) == 2
+
+
+def test_undecided_rows_say_how_many_seeds_would_decide_them(tmp_path):
+    ds = {"intra_lpips": [0.45, 0.55, 0.50], "fid": [10.0, 11.0, 12.0]}
+    ft = {"intra_lpips": [0.40, 0.50, 0.45], "fid": [10.0, 14.0, 12.0]}
+    df = claims_table(_records({"domainstudio": ds, "ddpm-ft": ft}))
+    row = df[df.measure == "intra_lpips"].iloc[0]
+    assert row.verdict == "undecided"
+    # d = 0.05, both stds 0.05: the smallest n with t_{0.975, 2 (n - 1)} * 0.05 * sqrt(2 / n) < 0.05, as above: 9
+    assert row.seeds_needed == 9
+    assert df[df.verdict != "undecided"].seeds_needed.isna().all()
+    write_claims(_records({"domainstudio": ds, "ddpm-ft": ft}), tmp_path / "claims.csv")
+    assert "| undecided | 9 |" in (tmp_path / "claims.md").read_text()
+    assert undecided_cells(df, within=8) == {} and undecided_cells(df, within=9) == {"babies": ["ddpm-ft", "domainstudio"]}

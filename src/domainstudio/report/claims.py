@@ -16,6 +16,10 @@ Verdict, with the claimed side of each measure read as a gain g = d (higher is b
 and the claim g > -margin (margin 0 for "more" / "better", STYLE_MARGIN for "kept"): ``holds`` when the whole
 interval lies on the claimed side, ``fails`` when it lies wholly on the other side, ``undecided`` when it straddles
 the boundary, ``undecided (1 seed)`` without an interval, ``undecided (no values)`` when a side was not measured.
+
+An undecided row also says why not: ``seeds_needed``, the seeds per side at which the interval would leave the
+boundary were the means and sample stds to stay as measured. A difference small against the spread over seeds needs
+many; beyond ``MOST_SEEDS`` none is named.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from domainstudio.registry import METHOD_FAMILIES
 
 LEVEL = 0.95          # two-sided coverage of the interval
 STYLE_MARGIN = 0.05   # "target style kept": the in-domain fraction at most 5 points below the baseline's
+MOST_SEEDS = 64       # seeds_needed names no count beyond this
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,7 @@ GANS = tuple(m for m, f in METHOD_FAMILIES.items() if f == "gan")
 
 COLUMNS = ["world", "domain", "shots", "variant", "baseline", "kind", "claim", "measure", "better", "claimed",
            "mean_variant", "mean_baseline", "difference", "ci_low", "ci_high", "df", "n_seeds_variant", "n_seeds_baseline",
-           "verdict", "status"]
+           "verdict", "seeds_needed", "status"]
 
 
 def comparisons(methods) -> list[tuple[str, str, str, tuple[Measure, ...]]]:
@@ -94,6 +99,23 @@ def welch_interval(a, b, level: float = LEVEL) -> tuple[float, float, float]:
     nu = se2 ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
     half = stats.t.ppf((1 + level) / 2, nu) * np.sqrt(se2)
     return d - half, d + half, nu
+
+
+def seeds_needed(s_a: float, s_b: float, gap: float, level: float = LEVEL, most: int = MOST_SEEDS) -> float:
+    """The smallest n seeds per side whose Welch interval of d would exclude a boundary ``gap`` away from d, were the
+    sample stds s_a and s_b to stay: t_{(1+level)/2, nu(n)} * sqrt((s_a^2 + s_b^2) / n) < gap, with
+    nu(n) = (n - 1) (s_a^2 + s_b^2)^2 / (s_a^4 + s_b^4) (Welch-Satterthwaite at equal n). NaN beyond ``most`` seeds
+    or when d sits on the boundary. A planning estimate: more seeds move the means and stds too."""
+    va, vb = s_a ** 2, s_b ** 2
+    if not gap > 0:
+        return np.nan
+    if va + vb == 0:
+        return 2.0
+    for n in range(2, most + 1):
+        nu = (n - 1) * (va + vb) ** 2 / (va ** 2 + vb ** 2)
+        if stats.t.ppf((1 + level) / 2, nu) * np.sqrt((va + vb) / n) < gap:
+            return float(n)
+    return np.nan
 
 
 def verdict(low: float, high: float, n_variant: int, n_baseline: int, measure: Measure) -> str:
@@ -134,21 +156,29 @@ def claims_table(runs: pd.DataFrame) -> pd.DataFrame:
                 a, miss_a = _side(cell, variant, m.name)
                 b, miss_b = _side(cell, baseline, m.name)
                 low, high, nu = welch_interval(a, b)
+                decision, needed = verdict(low, high, len(a), len(b), m), np.nan
+                if decision == "undecided":  # how far d lies from the claim's boundary, against the spread over seeds
+                    gap = abs((a.mean() - b.mean()) * (1.0 if m.better == "higher" else -1.0) + m.margin)
+                    needed = seeds_needed(a.std(ddof=1), b.std(ddof=1), gap)
                 rows.append({"world": world, "domain": domain, "shots": shots, "variant": variant, "baseline": baseline,
                              "kind": kind, "claim": m.claim, "measure": m.name, "better": m.better, "claimed": m.claimed,
                              "mean_variant": a.mean() if len(a) else np.nan, "mean_baseline": b.mean() if len(b) else np.nan,
                              "difference": a.mean() - b.mean() if len(a) and len(b) else np.nan,
                              "ci_low": low, "ci_high": high, "df": nu, "n_seeds_variant": len(a), "n_seeds_baseline": len(b),
-                             "verdict": verdict(low, high, len(a), len(b), m),
+                             "verdict": decision, "seeds_needed": needed,
                              "status": "; ".join(s for s in (miss_a, miss_b) if s) or "measured"})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def undecided_cells(df: pd.DataFrame, kinds=("claim",)) -> dict[str, list[str]]:
+def undecided_cells(df: pd.DataFrame, kinds=("claim",), within: int | None = None) -> dict[str, list[str]]:
     """Per domain, the methods on either side of a row of ``kinds`` that an interval left undecided (or that had
     one seed): the cells more seeds would decide (an ``extra_seeds`` block each). Rows without values are left out:
-    their runs are missing, not too few."""
+    their runs are missing, not too few. With ``within``, an undecided row counts only if its ``seeds_needed`` is at
+    most that many seeds per side."""
     open_rows = df[df["kind"].isin(kinds) & df["verdict"].isin(["undecided", "undecided (1 seed)"])]
+    if within is not None:
+        reachable = (open_rows["verdict"] == "undecided (1 seed)") | (open_rows["seeds_needed"] <= within)
+        open_rows = open_rows[reachable]
     cells: dict[str, set[str]] = {}
     for _, r in open_rows.iterrows():
         cells.setdefault(r["domain"], set()).update((r["variant"], r["baseline"]))
@@ -188,18 +218,25 @@ def verdict_matrix(df: pd.DataFrame) -> str:
     return "\n\n".join(blocks)
 
 
+def _needed(r) -> str:
+    """An undecided row's seeds_needed in words: the count, or more than MOST_SEEDS."""
+    if r.verdict != "undecided":
+        return ""
+    return f"{int(r.seeds_needed)}" if not pd.isna(r.seeds_needed) else f"> {MOST_SEEDS}"
+
+
 def markdown(df: pd.DataFrame) -> str:
     """The readable twin: a summary of the verdicts, the verdicts at a glance per cell, then one line per row, d with
     its 95 % Welch interval."""
     head = ["domain", "shots", "variant", "against", "kind", "claim", "measure", "claimed", "variant mean", "baseline mean",
-            "d [95 % CI]", "seeds", "verdict", "status"]
+            "d [95 % CI]", "seeds", "verdict", "seeds to decide", "status"]
     lines = [summary(df), "", verdict_matrix(df), "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in df.iterrows():
         ci = f" [{_num(r.ci_low)}, {_num(r.ci_high)}]" if not pd.isna(r.ci_low) else ""
         cells = [r.domain, r.shots, r.variant, r.baseline, r.kind, r.claim, f"{r.measure} ({r.better} better)", r.claimed,
                  _num(r.mean_variant), _num(r.mean_baseline), _num(r.difference) + ci,
                  f"{r.n_seeds_variant} / {r.n_seeds_baseline}", f"**{r.verdict}**" if r.verdict in ("holds", "fails") else r.verdict,
-                 r.status]
+                 _needed(r), r.status]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines) + "\n"
 
