@@ -21,7 +21,7 @@ def test_weighted_means_and_shares(tmp_path):
     sys.path.insert(0, str(ROOT / "experiments"))
     from loss_terms import term_shares
     run = _run(tmp_path, {"l_img": 4.0, "l_hf": 4.0, "l_hfmse": 1.0},
-               {"l_simple": [0.1, 0.3], "l_img": [0.01, 0.03], "l_hf": [0.0, 0.1], "l_hfmse": [10.0, 30.0],
+               {"step": [1, 2], "l_simple": [0.1, 0.3], "l_img": [0.01, 0.03], "l_hf": [0.0, 0.1], "l_hfmse": [10.0, 30.0],
                 "grad_norm": [1.0, 3.0]})
     got = term_shares(run)
     # weighted means: 1 * 0.2, 4 * 0.02, 4 * 0.05, 1 * 20 -> sum 20.48
@@ -30,6 +30,8 @@ def test_weighted_means_and_shares(tmp_path):
     assert got["l_hf (weighted mean)"] == pytest.approx(0.2)
     assert got["l_hfmse share"] == pytest.approx(20.0 / 20.48)
     assert got["grad_norm (mean)"] == pytest.approx(2.0)
+    first = term_shares(run, (1, 1))  # the first logged step alone (steps are numbered from 1)
+    assert first["l_hfmse (weighted mean)"] == pytest.approx(10.0) and first["l_simple (weighted mean)"] == pytest.approx(0.1)
 
 
 def test_a_folder_without_a_train_log_is_named(tmp_path):
