@@ -45,6 +45,10 @@ class Measure:
     better: str        # "higher" or "lower"
     margin: float = 0.0  # the claim is gain > -margin: 0 for "more" / "better", > 0 for "not worse" (non-inferiority)
 
+    def gain(self, d: float) -> float:
+        """A difference d = variant - baseline read on the claimed side: d when higher is better, -d when lower is."""
+        return d if self.better == "higher" else -d
+
     @property
     def claimed(self) -> str:
         """The claimed side of the difference d = variant - baseline, in words of d."""
@@ -124,8 +128,7 @@ def verdict(low: float, high: float, n_variant: int, n_baseline: int, measure: M
         return "undecided (no values)"
     if min(n_variant, n_baseline) < 2:
         return "undecided (1 seed)"
-    sign = 1.0 if measure.better == "higher" else -1.0
-    g_low, g_high = sorted((sign * low, sign * high))
+    g_low, g_high = sorted((measure.gain(low), measure.gain(high)))
     if g_low > -measure.margin:
         return "holds"
     if g_high < -measure.margin:
@@ -158,7 +161,7 @@ def claims_table(runs: pd.DataFrame) -> pd.DataFrame:
                 low, high, nu = welch_interval(a, b)
                 decision, needed = verdict(low, high, len(a), len(b), m), np.nan
                 if decision == "undecided":  # how far d lies from the claim's boundary, against the spread over seeds
-                    gap = abs((a.mean() - b.mean()) * (1.0 if m.better == "higher" else -1.0) + m.margin)
+                    gap = abs(m.gain(a.mean() - b.mean()) + m.margin)
                     needed = seeds_needed(a.std(ddof=1), b.std(ddof=1), gap)
                 rows.append({"world": world, "domain": domain, "shots": shots, "variant": variant, "baseline": baseline,
                              "kind": kind, "claim": m.claim, "measure": m.name, "better": m.better, "claimed": m.claimed,
