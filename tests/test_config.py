@@ -128,11 +128,14 @@ def test_workflow_refuses_bad_config_before_any_job(tmp_path):
     assert not (project / "data").exists()
 
 
-# The releases a churches run loads (the GAN's is checked where a GAN row runs: config/baselines.yaml).
-CHURCHES_RELEASES = {"source.pretrained": "ddpm", "evaluate.embedded_backbone": "metric_backbone", "gan.pretrained": "gan"}
+# The releases a churches run loads, as config/churches.yaml names them (the GAN's is checked where a GAN row runs).
+_CHURCHES = yaml.safe_load((ROOT / "config/churches.yaml").read_text())
+CHURCHES_RELEASES = {"source.pretrained": _CHURCHES["source"]["pretrained"],
+                     "evaluate.embedded_backbone": _CHURCHES["evaluate"]["embedded_backbone"],
+                     "gan.pretrained": _CHURCHES["gan"]["pretrained"]}
 
 
-@pytest.mark.skipif(all((ROOT / "releases/churches/32px" / name).exists() for name in CHURCHES_RELEASES.values()),
+@pytest.mark.skipif(all((ROOT / folder).exists() for folder in CHURCHES_RELEASES.values()),
                     reason="the churches releases are trained")
 def test_churches_overlay_stops_before_any_job_until_its_releases_are_trained(tmp_path):
     """config/churches.yaml names releases that are not all trained yet: the plan stops with the missing folders
@@ -142,9 +145,9 @@ def test_churches_overlay_stops_before_any_job_until_its_releases_are_trained(tm
                cwd=project, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    for key, name in CHURCHES_RELEASES.items():
-        named = f"{key}: releases/churches/32px/{name} does not exist" in out
-        assert named != (ROOT / "releases/churches/32px" / name).exists(), (key, out)
+    for key, folder in CHURCHES_RELEASES.items():
+        named = f"{key}: {folder} does not exist" in out
+        assert named != (ROOT / folder).exists(), (key, out)
     assert not (project / "data").exists()
     targets = [f"results/releases/churches/32px/{name}" for name in ("metric_backbone", "ddpm", "gan")]
     release = run(["snakemake", "--cores", "1", "-n", "-p", *targets, "--configfile", "config/churches.yaml", "config/release.yaml"],
