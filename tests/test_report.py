@@ -126,3 +126,18 @@ def test_report_states_the_wall_times(tmp_path):
     text = (tmp_path / "report.md").read_text()
     assert "last job's end before this report: **15.0 min**" in text  # 900 -> 1800 s
     assert "was complete **10.0 min** after the first job started" in text  # 900 -> 1500 s
+
+
+def test_nearest_neighbours_draws_the_nearest_training_image_unfaded(tmp_path):
+    """A sample's nearest training image is drawn with its own pixels: black stays black (a faded neighbour of a dark
+    domain looks unlike the sample that copies it)."""
+    from PIL import Image
+
+    from domainstudio.report.figures import nearest_neighbours
+
+    black = np.zeros((3, 16, 16, 3), np.uint8)
+    out = tmp_path / "nearest.png"
+    nearest_neighbours(black, {"ddpm-ft": black}, {"ddpm-ft": np.array([0, 1, 2])}, out)
+    grey = np.asarray(Image.open(out).convert("L"))
+    dark, faded = (grey < 20).sum(), ((grey > 30) & (grey < 90)).sum()
+    assert faded < 0.05 * dark  # three rows of black cells, none of them lightened

@@ -86,7 +86,8 @@ def sample_matrix(cells: dict[tuple[str, str], np.ndarray], methods: list[str], 
 def nearest_neighbours(training: np.ndarray, samples: dict[str, np.ndarray], nearest: dict[str, np.ndarray], out: str | Path,
                        title: str = "") -> None:
     """The memorisation check: the K training images, then per method a row of samples with, beneath each, the
-    training image it is nearest to (by the LPIPS backbone)."""
+    training image it is nearest to (by the LPIPS backbone), drawn as it is (no fading: on a dark domain a faded
+    neighbour looks unlike a sample that copies it)."""
     plt = _plt()
     methods = list(samples)
     n = max(len(training), max(len(s) for s in samples.values()))
@@ -102,7 +103,7 @@ def nearest_neighbours(training: np.ndarray, samples: dict[str, np.ndarray], nea
     for m, method in enumerate(methods):
         for i, (im, k) in enumerate(zip(samples[method], nearest[method])):
             axes[1 + 2 * m][i].imshow(im, interpolation="nearest")
-            axes[2 + 2 * m][i].imshow(training[k], interpolation="nearest", alpha=0.8)
+            axes[2 + 2 * m][i].imshow(training[k], interpolation="nearest")
         axes[1 + 2 * m][0].set_ylabel(method, rotation=0, ha="right", va="center", fontsize=8)
         axes[2 + 2 * m][0].set_ylabel("its nearest", rotation=0, ha="right", va="center", fontsize=7, color="0.4")
     if title:
