@@ -70,6 +70,8 @@ def main():
     p.add_argument("--wide", action="store_true", help="one row per domain and method, every measure of tables 1 and 2")
     a = p.parse_args()
     dirs = sorted(d for d in Path(a.results, a.world).glob(f"*/{a.shots}shot/*/seed*") if d.is_dir())
+    if not dirs:
+        raise SystemExit(f"no runs under {Path(a.results, a.world)}/*/{a.shots}shot/: run the tables' snakemake command first")
     runs = run_records(dirs)
     runs = runs[runs["status"] == "measured"]
     print(wide(runs, a.methods, a.domains) if a.wide else summary(runs, a.methods, a.domains))

@@ -2,6 +2,8 @@
 import json
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -40,3 +42,12 @@ def test_wide_has_every_measure_with_the_std_over_seeds(tmp_path, capsys, monkey
     assert out[0].startswith("| domain | method | Intra-LPIPS | near-copy | FID | c2st | swd |")
     # FID 14.0 +- sqrt(28); c2st 0.94 +- 0.04; swd 101 +- 1; no in-domain files: "-"
     assert out[2] == "| sketches | tgan | 0.300 +- 0.000 | 0.00 | 14.0 +- 5.3 | 0.940 +- 0.040 | 101 +- 1 | 0.50 +- 0.00 | 0.40 +- 0.00 | 0.10 | 0.20 | - | 3 |"
+
+
+def test_no_runs_stops_with_the_folder_named(tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import seeds_summary
+
+    monkeypatch.setattr(sys, "argv", ["seeds_summary", "--results", str(tmp_path), "--world", "churches", "--methods", "ddpm-ft"])
+    with pytest.raises(SystemExit, match=f"no runs under {tmp_path}/churches"):
+        seeds_summary.main()
