@@ -18,8 +18,9 @@ def params():
     return yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
-# Overlays that go on top of another overlay (README: paper scale).
-STACKED_ON = {"paper_church.yaml": ["paper.yaml"], "paper_adm.yaml": ["paper.yaml"], "smoke_adm.yaml": ["smoke.yaml"]}
+# Overlays that go on top of another overlay (README: paper scale; the seeds that decide the claims).
+STACKED_ON = {"paper_church.yaml": ["paper.yaml"], "paper_adm.yaml": ["paper.yaml"], "smoke_adm.yaml": ["smoke.yaml"],
+              "seeds_decide.yaml": ["seeds3.yaml"]}
 
 
 @pytest.mark.parametrize("overlay", sorted(p.name for p in (ROOT / "config").glob("*.yaml")))
