@@ -1,5 +1,6 @@
 """params.yaml is validated before any job runs: bad values give an error naming the parameter."""
 import copy
+import shutil
 from pathlib import Path
 
 import pytest
@@ -139,8 +140,6 @@ CHURCHES_RELEASES = {"source.pretrained": _CHURCHES["source"]["pretrained"],
 def test_churches_overlay_stops_before_any_job_without_its_releases(tmp_path):
     """config/churches.yaml loads three releases: with one missing the plan stops with its folder named, before any
     job; with config/release.yaml after it, the plan renders the churches world and trains the three releases."""
-    import shutil
-
     project = copy_project(tmp_path / "p")
     missing = CHURCHES_RELEASES["gan.pretrained"]
     shutil.rmtree(project / missing)
