@@ -1,0 +1,90 @@
+"""experiments/run_archive.py, which keeps a multi-workspace study's finished runs: what it copies, what it refuses,
+and what it says is left to run."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from domainstudio.report.tables import run_records
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "experiments"))
+import run_archive  # noqa: E402
+
+RUN = "faces/babies/10shot/domainstudio/seed3"
+
+
+def _workspace(tmp_path, runs=(RUN,), fid=20.0):
+    """A git workspace with finished runs: four metric files, adaptation.json, sampling.json."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    (ws / "params.yaml").write_text("world: faces\n")
+    subprocess.run(["git", "-C", str(ws), "add", "params.yaml"], check=True)
+    subprocess.run(["git", "-C", str(ws), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "w"], check=True)
+    for run in runs:
+        m = ws / "results" / "metrics" / run
+        m.mkdir(parents=True)
+        (m / "intra_lpips.json").write_text(json.dumps({"family": "ddpm", "intra_lpips": 0.5, "near_copy_fraction": 0.1}))
+        (m / "fid.json").write_text(json.dumps({"fid": fid, "kid": 0.01}))
+        (m / "fidelity.json").write_text(json.dumps({"c2st_accuracy": 0.9, "precision": 0.5}))
+        (m / "diversity.json").write_text(json.dumps({"in_domain": 0.8, "factor_diversity": 0.7}))
+        for root, name in run_archive.RECORDS.items():
+            (ws / root / run).mkdir(parents=True)
+            (ws / root / run / name).write_text(json.dumps({"run": run}))
+    return ws
+
+
+def test_add_copies_the_records_with_the_commit_and_the_tables_read_them(tmp_path):
+    ws = _workspace(tmp_path)
+    archive = tmp_path / "archive"
+    run_archive.add(archive, [ws / "results" / "metrics" / RUN], ws)
+    dest = archive / "runs" / RUN
+    assert sorted(p.name for p in dest.iterdir()) == sorted(
+        ["intra_lpips.json", "fid.json", "fidelity.json", "diversity.json", "adaptation.json", "sampling.json", "provenance.json"])
+    head = subprocess.run(["git", "-C", str(ws), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    prov = json.loads((dest / "provenance.json").read_text())
+    assert prov["commit"] == head and prov["cpu"] and prov["torch"]
+    row = run_records([dest]).iloc[0]
+    assert (row["domain"], row["method"], row["seed"], row["fid"], row["in_domain"]) == ("babies", "domainstudio", 3, 20.0, 0.8)
+
+
+def test_an_unfinished_run_is_skipped_and_an_archived_one_not_overwritten(tmp_path, capsys):
+    ws = _workspace(tmp_path, runs=(RUN, "faces/babies/10shot/ddpm-ft/seed3"))
+    (ws / "samples" / "faces/babies/10shot/ddpm-ft/seed3" / "sampling.json").unlink()
+    archive = tmp_path / "archive"
+    run_archive.add(archive, [ws / "results" / "metrics" / r for r in (RUN, "faces/babies/10shot/ddpm-ft/seed3")], ws)
+    assert not (archive / "runs" / "faces/babies/10shot/ddpm-ft/seed3").exists()
+    assert "skipped faces/babies/10shot/ddpm-ft/seed3: not finished" in capsys.readouterr().err
+    (ws / "results" / "metrics" / RUN / "fid.json").write_text(json.dumps({"fid": 99.0}))
+    run_archive.add(archive, [ws / "results" / "metrics" / RUN], ws)
+    assert "fid differ here; kept the archived run" in capsys.readouterr().err
+    assert json.loads((archive / "runs" / RUN / "fid.json").read_text())["fid"] == 20.0
+
+
+def test_a_workspace_whose_tracked_files_changed_is_refused(tmp_path):
+    ws = _workspace(tmp_path)
+    (ws / "params.yaml").write_text("world: churches\n")
+    with pytest.raises(SystemExit, match="tracked files differ"):
+        run_archive.add(tmp_path / "archive", [ws / "results" / "metrics" / RUN], ws)
+    assert not (tmp_path / "archive").exists()
+
+
+def test_status_lists_the_planned_runs_the_archive_lacks(tmp_path, capsys):
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("methods: [ddpm-ft, domainstudio]\ndomains: [babies]\nseeds: [0]\n"
+                       "extra_seeds: [{domains: [babies], methods: [domainstudio], seeds: [3]}]\n")
+    ws = _workspace(tmp_path)
+    run_archive.add(tmp_path / "archive", [ws / "results" / "metrics" / RUN], ws)
+    capsys.readouterr()
+    run_archive.status(tmp_path / "archive", [overlay], ROOT)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "# 1 of 3 planned runs archived; 2 to run"
+    assert out[1:] == ["results/metrics/faces/babies/10shot/ddpm-ft/seed0/intra_lpips.json",
+                       "results/metrics/faces/babies/10shot/domainstudio/seed0/intra_lpips.json"]
+
+
+def test_a_folder_that_is_not_a_run_is_refused(tmp_path):
+    with pytest.raises(SystemExit, match="not a run folder"):
+        run_archive.run_key(tmp_path / "results" / "metrics")
