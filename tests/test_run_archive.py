@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from domainstudio.report.tables import run_records
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_project, run
 
 sys.path.insert(0, str(ROOT / "experiments"))
 import run_archive  # noqa: E402
@@ -88,3 +88,14 @@ def test_status_lists_the_planned_runs_the_archive_lacks(tmp_path, capsys):
 def test_a_folder_that_is_not_a_run_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="not a run folder"):
         run_archive.run_key(tmp_path / "results" / "metrics")
+
+
+def test_the_plan_is_the_workflows_claims_runs(tmp_path):
+    """status's plan for the study's overlays is exactly the run folders the workflow's claims rule reads."""
+    overlays = ["config/seeds3.yaml", "config/seeds_decide.yaml"]
+    project = copy_project(tmp_path / "p")
+    dry = run(["snakemake", "-n", "-p", "results/claims.csv", "--configfile", *overlays], cwd=project).stdout
+    shell = next(line for line in dry.splitlines() if "domainstudio claims --out" in line)
+    workflow_runs = [w.removeprefix("results/metrics/") for w in shell.split() if w.startswith("results/metrics/")]
+    planned = [k.as_posix() for k in run_archive.planned_runs([ROOT / o for o in overlays], ROOT)]
+    assert sorted(planned) == sorted(workflow_runs) and len(planned) == 285
