@@ -2,22 +2,26 @@
 
     python experiments/run_archive.py add --archive studies/seeds_decide results/metrics/faces/*/10shot/*/seed*
     python experiments/run_archive.py status --archive studies/seeds_decide --configfile config/seeds3.yaml config/seeds_decide.yaml
+    python experiments/run_archive.py run --archive studies/seeds_decide --workspace ../study --configfile config/seeds3.yaml config/seeds_decide.yaml
     domainstudio claims --out results/claims_seeds_decide.csv studies/seeds_decide/runs/faces/*/10shot/*/seed*
 
-A study of a few hundred runs (config/seeds_decide.yaml: seeds 0-7 of the undecided claims' cells) takes longer than
-a workspace lives. ``add`` copies each finished run's records (the four metric files of results/metrics/<run>/, the
+A study of a few hundred runs (config/seeds_decide.yaml: seeds 0-7 of the undecided claims' cells) takes longer than a
+workspace lives. ``add`` copies each finished run's records (the four metric files of results/metrics/<run>/, the
 adaptation.json of models/<run>/ and the sampling.json of samples/<run>/) to <archive>/runs/<run>/, with
 provenance.json: the commit the workspace ran (its tracked files must be unchanged), the CPU (bf16 rounding makes a
 DomainStudio run reproduce to the digit only on the same kind of CPU; docs/performance.md), torch and the date. A run
-already archived is left as it is; one whose metrics now differ is reported, not overwritten. ``status`` lists the runs
-the configuration plans (the workflow's rule of params.yaml plus overlays, cell_seeds) that the archive lacks, as the
-Snakemake targets that make them. The tables' readers (report/tables.py: run_records) read <archive>/runs/ as they
-read results/metrics/, so ``domainstudio claims`` and experiments/seeds_summary.py (``--results``) run on it.
+already archived is left as it is; one whose metrics now differ is reported, not overwritten. ``status`` lists the
+runs the configuration plans (the workflow's rule of params.yaml plus overlays, cell_seeds) that the archive lacks, as
+the Snakemake targets that make them; ``run`` makes them in a workspace (a worktree at the study's commit, with its
+own package), a batch of runs per Snakemake command so that a workspace that ends leaves whole runs, archiving each
+batch. The tables' readers (report/tables.py: run_records) read <archive>/runs/ as they read results/metrics/, so
+``domainstudio claims`` and experiments/seeds_summary.py (``--results``) run on it.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -100,19 +104,37 @@ def planned_runs(configfiles: list[Path], root: Path) -> list[Path]:
 
     config = yaml.safe_load((root / "params.yaml").read_text())
     for f in configfiles:
-        update_config(config, yaml.safe_load(Path(f).read_text()))
+        update_config(config, yaml.safe_load((root / f).read_text()))  # an overlay path is relative to the root
     return [Path(config["world"], d, f"{k}shot", m, f"seed{s}")
             for d in config["domains"] for k in config["shots"] for m in config["methods"] for s in cell_seeds(config, d, m)]
 
 
+def missing_runs(archive: Path, configfiles: list[Path], root: Path) -> list[Path]:
+    """The planned runs the archive lacks, in plan order."""
+    return [k for k in planned_runs(configfiles, root) if not (archive / "runs" / k / "provenance.json").exists()]
+
+
 def status(archive: Path, configfiles: list[Path], root: Path) -> None:
     planned = planned_runs(configfiles, root)
-    missing = [k for k in planned if not (archive / "runs" / k / "provenance.json").exists()]
+    missing = missing_runs(archive, configfiles, root)
     extra = sorted({p.parent.relative_to(archive / "runs") for p in (archive / "runs").rglob("provenance.json")} - set(planned))
     print(f"# {len(planned) - len(missing)} of {len(planned)} planned runs archived; {len(missing)} to run"
           + (f"; {len(extra)} archived runs outside the plan" if extra else ""))
     for k in missing:
         print(f"results/metrics/{k.as_posix()}/intra_lpips.json")
+
+
+def run_batches(archive: Path, configfiles: list[Path], workspace: Path, batch: int, cores: int) -> None:
+    """Run the missing runs in the workspace ``batch`` at a time (each Snakemake command ends with whole runs) with
+    the workspace's own package, archiving each batch as it ends; stops at the first command that fails."""
+    env = {**os.environ, "PYTHONPATH": str((workspace / "src").resolve())}
+    while missing := missing_runs(archive, configfiles, workspace)[:batch]:
+        targets = [f"results/metrics/{k.as_posix()}/intra_lpips.json" for k in missing]
+        cmd = ["snakemake", "--cores", str(cores), "--rerun-incomplete", *targets, "--configfile", *map(str, configfiles)]
+        print(f"# {datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ} {len(missing)} runs: {' '.join(map(str, missing))}", flush=True)
+        if subprocess.run(cmd, cwd=workspace, env=env).returncode != 0:
+            raise SystemExit(f"snakemake failed in {workspace}: {' '.join(cmd)}")
+        add(archive, [workspace / "results" / "metrics" / k for k in missing], workspace)
 
 
 def main() -> None:
@@ -126,11 +148,19 @@ def main() -> None:
     a_status.add_argument("--archive", type=Path, required=True)
     a_status.add_argument("--root", type=Path, default=Path("."), help="the workflow's root (its params.yaml)")
     a_status.add_argument("--configfile", type=Path, nargs="*", default=[], help="the overlays of the study's command")
+    a_run = sub.add_parser("run", help="run the missing runs in batches, archiving each batch")
+    a_run.add_argument("--archive", type=Path, required=True)
+    a_run.add_argument("--workspace", type=Path, default=Path("."), help="the workflow's root at the study's commit")
+    a_run.add_argument("--configfile", type=Path, nargs="*", default=[], help="the overlays, relative to the workspace")
+    a_run.add_argument("--batch", type=int, default=4, help="runs per Snakemake command")
+    a_run.add_argument("--cores", type=int, default=2)
     a = p.parse_args()
     if a.verb == "add":
         add(a.archive, a.runs, a.workspace)
-    else:
+    elif a.verb == "status":
         status(a.archive, a.configfile, a.root)
+    else:
+        run_batches(a.archive.resolve(), a.configfile, a.workspace, a.batch, a.cores)
 
 
 if __name__ == "__main__":

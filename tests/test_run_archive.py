@@ -3,6 +3,7 @@ and what it says is left to run."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +100,57 @@ def test_the_plan_is_the_workflows_claims_runs(tmp_path):
     workflow_runs = [w.removeprefix("results/metrics/") for w in shell.split() if w.startswith("results/metrics/")]
     planned = [k.as_posix() for k in run_archive.planned_runs([ROOT / o for o in overlays], ROOT)]
     assert sorted(planned) == sorted(workflow_runs) and len(planned) == 285
+
+
+def _study_workspace(tmp_path):
+    """A git workspace holding the real params.yaml and a three-run overlay, no runs yet."""
+    ws = tmp_path / "study"
+    ws.mkdir()
+    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    (ws / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    (ws / "small.yaml").write_text("methods: [ddpm-ft, domainstudio]\ndomains: [babies]\nseeds: [0]\n"
+                                   "extra_seeds: [{domains: [babies], methods: [domainstudio], seeds: [3]}]\n")
+    subprocess.run(["git", "-C", str(ws), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(ws), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "w"], check=True)
+    return ws
+
+
+def test_run_makes_the_missing_runs_in_batches_and_archives_each(tmp_path, monkeypatch):
+    ws = _study_workspace(tmp_path)
+    real_run, commands = subprocess.run, []
+
+    def fake_run(cmd, **kw):  # Snakemake "makes" each target run's files; git runs for real
+        if cmd[0] != "snakemake":
+            return real_run(cmd, **kw)
+        commands.append((cmd, kw["cwd"], kw["env"]["PYTHONPATH"]))
+        for target in (c for c in cmd if c.startswith("results/metrics/")):
+            run_dir = ws / target.removesuffix("/intra_lpips.json")
+            run_dir.mkdir(parents=True)
+            for m in run_archive.METRICS:
+                (run_dir / f"{m}.json").write_text(json.dumps({"fid": 1.0}))
+            for root, name in run_archive.RECORDS.items():
+                rec = ws / root / run_dir.relative_to(ws / "results" / "metrics")
+                rec.mkdir(parents=True)
+                (rec / name).write_text("{}")
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(run_archive.subprocess, "run", fake_run)
+    archive = tmp_path / "archive"
+    run_archive.run_batches(archive, [Path("small.yaml")], ws, batch=2, cores=2)
+    assert [sum(c.startswith("results/metrics/") for c in cmd) for cmd, _, _ in commands] == [2, 1]
+    first, cwd, pythonpath = commands[0]
+    assert first[:4] == ["snakemake", "--cores", "2", "--rerun-incomplete"] and first[-2:] == ["--configfile", "small.yaml"]
+    assert cwd == ws and pythonpath == str(ws / "src")
+    archived = sorted(p.parent.relative_to(archive / "runs").as_posix() for p in (archive / "runs").rglob("provenance.json"))
+    assert archived == ["faces/babies/10shot/ddpm-ft/seed0", "faces/babies/10shot/domainstudio/seed0",
+                        "faces/babies/10shot/domainstudio/seed3"]
+
+
+def test_run_stops_at_a_failed_command_and_archives_nothing_of_it(tmp_path, monkeypatch):
+    ws = _study_workspace(tmp_path)
+    real_run = subprocess.run
+    monkeypatch.setattr(run_archive.subprocess, "run",
+                        lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1) if cmd[0] == "snakemake" else real_run(cmd, **kw))
+    with pytest.raises(SystemExit, match="snakemake failed"):
+        run_archive.run_batches(tmp_path / "archive", [Path("small.yaml")], ws, batch=2, cores=2)
+    assert not (tmp_path / "archive").exists()
