@@ -135,6 +135,8 @@ def run_batches(archive: Path, configfiles: list[Path], workspace: Path, batch: 
         if subprocess.run(cmd, cwd=workspace, env=env).returncode != 0:
             raise SystemExit(f"snakemake failed in {workspace}: {' '.join(cmd)}")
         add(archive, [workspace / "results" / "metrics" / k for k in missing], workspace)
+        if unarchived := [k.as_posix() for k in missing if not (archive / "runs" / k / "provenance.json").exists()]:
+            raise SystemExit(f"snakemake ended without these runs' records (see above): {' '.join(unarchived)}")
 
 
 def main() -> None:

@@ -154,3 +154,23 @@ def test_run_stops_at_a_failed_command_and_archives_nothing_of_it(tmp_path, monk
     with pytest.raises(SystemExit, match="snakemake failed"):
         run_archive.run_batches(tmp_path / "archive", [Path("small.yaml")], ws, batch=2, cores=2)
     assert not (tmp_path / "archive").exists()
+
+
+def test_run_stops_when_a_made_run_cannot_be_archived(tmp_path, monkeypatch):
+    """A run Snakemake reports made but whose records are incomplete stops the loop instead of being retried forever."""
+    ws = _study_workspace(tmp_path)
+    real_run = subprocess.run
+
+    def fake_run(cmd, **kw):  # every metric file, but no sampling.json
+        if cmd[0] != "snakemake":
+            return real_run(cmd, **kw)
+        for target in (c for c in cmd if c.startswith("results/metrics/")):
+            run_dir = ws / target.removesuffix("/intra_lpips.json")
+            run_dir.mkdir(parents=True)
+            for m in run_archive.METRICS:
+                (run_dir / f"{m}.json").write_text("{}")
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(run_archive.subprocess, "run", fake_run)
+    with pytest.raises(SystemExit, match=r"without these runs' records \(see above\): faces/babies/10shot/ddpm-ft/seed0$"):
+        run_archive.run_batches(tmp_path / "archive", [Path("small.yaml")], ws, batch=1, cores=2)
