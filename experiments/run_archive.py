@@ -32,7 +32,9 @@ from pathlib import Path
 import torch
 import yaml
 
+from domainstudio.devices import NATIVE_BF16_CPU_FLAGS, cpu_flags, cpuinfo_field
 from domainstudio.params.arguments import cell_seeds
+from domainstudio.release.build import git_commit
 
 METRICS = ("intra_lpips", "fid", "fidelity", "diversity")
 RECORDS = {"models": "adaptation.json", "samples": "sampling.json"}  # the run's other records, by root
@@ -48,19 +50,16 @@ def run_key(metrics_dir: Path) -> Path:
 
 def workspace_commit(workspace: Path) -> str:
     """The commit the workspace runs; refused if a tracked file differs from it (the run would name the wrong code)."""
-    git = ["git", "-C", str(workspace)]
-    dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=True)
-    if dirty.stdout.strip():
-        raise SystemExit(f"{workspace}: tracked files differ from the commit:\n{dirty.stdout}")
-    return subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    commit = git_commit(workspace)
+    if commit == "unknown" or commit.endswith("-dirty"):
+        raise SystemExit(f"{workspace}: not a git checkout, or tracked files differ from its commit ({commit}; git status)")
+    return commit
 
 
 def cpu() -> str:
     """The CPU model and whether it computes bf16 natively (AMX-BF16, AVX512-BF16): what a run's digits depend on."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name")), platform.processor())
-    flags = set(next((l.split(":", 1)[1].split() for l in info.splitlines() if l.startswith("flags")), []))
-    return model + "".join(f", {f}" for f in ("amx_bf16", "avx512_bf16") if f in flags)
+    model = cpuinfo_field("model name") or platform.processor()
+    return model + "".join(f", {f}" for f in NATIVE_BF16_CPU_FLAGS if f in cpu_flags())
 
 
 def add(archive: Path, run_dirs: list[Path], workspace: Path) -> None:
@@ -109,14 +108,13 @@ def planned_runs(configfiles: list[Path], root: Path) -> list[Path]:
             for d in config["domains"] for k in config["shots"] for m in config["methods"] for s in cell_seeds(config, d, m)]
 
 
-def missing_runs(archive: Path, configfiles: list[Path], root: Path) -> list[Path]:
-    """The planned runs the archive lacks, in plan order."""
-    return [k for k in planned_runs(configfiles, root) if not (archive / "runs" / k / "provenance.json").exists()]
+def archived(archive: Path, key: Path) -> bool:
+    return (archive / "runs" / key / "provenance.json").exists()
 
 
 def status(archive: Path, configfiles: list[Path], root: Path) -> None:
     planned = planned_runs(configfiles, root)
-    missing = missing_runs(archive, configfiles, root)
+    missing = [k for k in planned if not archived(archive, k)]
     extra = sorted({p.parent.relative_to(archive / "runs") for p in (archive / "runs").rglob("provenance.json")} - set(planned))
     print(f"# {len(planned) - len(missing)} of {len(planned)} planned runs archived; {len(missing)} to run"
           + (f"; {len(extra)} archived runs outside the plan" if extra else ""))
@@ -128,14 +126,15 @@ def run_batches(archive: Path, configfiles: list[Path], workspace: Path, batch: 
     """Run the missing runs in the workspace ``batch`` at a time (each Snakemake command ends with whole runs) with
     the workspace's own package, archiving each batch as it ends; stops at the first command that fails."""
     env = {**os.environ, "PYTHONPATH": str((workspace / "src").resolve())}
-    while missing := missing_runs(archive, configfiles, workspace)[:batch]:
+    planned = planned_runs(configfiles, workspace)
+    while missing := [k for k in planned if not archived(archive, k)][:batch]:
         targets = [f"results/metrics/{k.as_posix()}/intra_lpips.json" for k in missing]
         cmd = ["snakemake", "--cores", str(cores), "--rerun-incomplete", *targets, "--configfile", *map(str, configfiles)]
         print(f"# {datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ} {len(missing)} runs: {' '.join(map(str, missing))}", flush=True)
         if subprocess.run(cmd, cwd=workspace, env=env).returncode != 0:
             raise SystemExit(f"snakemake failed in {workspace}: {' '.join(cmd)}")
         add(archive, [workspace / "results" / "metrics" / k for k in missing], workspace)
-        if unarchived := [k.as_posix() for k in missing if not (archive / "runs" / k / "provenance.json").exists()]:
+        if unarchived := [k.as_posix() for k in missing if not archived(archive, k)]:
             raise SystemExit(f"snakemake ended without these runs' records (see above): {' '.join(unarchived)}")
 
 

@@ -16,24 +16,35 @@ import run_archive  # noqa: E402
 RUN = "faces/babies/10shot/domainstudio/seed3"
 
 
-def _workspace(tmp_path, runs=(RUN,), fid=20.0):
-    """A git workspace with finished runs: four metric files, adaptation.json, sampling.json."""
-    ws = tmp_path / "ws"
+def _git_workspace(ws, files):
+    """A git checkout at ``ws`` whose one commit holds ``files`` (name -> text)."""
     ws.mkdir()
     subprocess.run(["git", "init", "-q", str(ws)], check=True)
-    (ws / "params.yaml").write_text("world: faces\n")
-    subprocess.run(["git", "-C", str(ws), "add", "params.yaml"], check=True)
+    for name, text in files.items():
+        (ws / name).write_text(text)
+    subprocess.run(["git", "-C", str(ws), "add", "."], check=True)
     subprocess.run(["git", "-C", str(ws), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "w"], check=True)
+    return ws
+
+
+def _write_run(ws, run, records=True):
+    """A finished run's four metric files and, with ``records``, its adaptation.json and sampling.json."""
+    m = ws / "results" / "metrics" / run
+    m.mkdir(parents=True)
+    (m / "intra_lpips.json").write_text(json.dumps({"family": "ddpm", "intra_lpips": 0.5, "near_copy_fraction": 0.1}))
+    (m / "fid.json").write_text(json.dumps({"fid": 20.0, "kid": 0.01}))
+    (m / "fidelity.json").write_text(json.dumps({"c2st_accuracy": 0.9, "precision": 0.5}))
+    (m / "diversity.json").write_text(json.dumps({"in_domain": 0.8, "factor_diversity": 0.7}))
+    for root, name in run_archive.RECORDS.items() if records else ():
+        (ws / root / run).mkdir(parents=True)
+        (ws / root / run / name).write_text(json.dumps({"run": run}))
+
+
+def _workspace(tmp_path, runs=(RUN,)):
+    """A git workspace with finished runs."""
+    ws = _git_workspace(tmp_path / "ws", {"params.yaml": "world: faces\n"})
     for run in runs:
-        m = ws / "results" / "metrics" / run
-        m.mkdir(parents=True)
-        (m / "intra_lpips.json").write_text(json.dumps({"family": "ddpm", "intra_lpips": 0.5, "near_copy_fraction": 0.1}))
-        (m / "fid.json").write_text(json.dumps({"fid": fid, "kid": 0.01}))
-        (m / "fidelity.json").write_text(json.dumps({"c2st_accuracy": 0.9, "precision": 0.5}))
-        (m / "diversity.json").write_text(json.dumps({"in_domain": 0.8, "factor_diversity": 0.7}))
-        for root, name in run_archive.RECORDS.items():
-            (ws / root / run).mkdir(parents=True)
-            (ws / root / run / name).write_text(json.dumps({"run": run}))
+        _write_run(ws, run)
     return ws
 
 
@@ -104,37 +115,33 @@ def test_the_plan_is_the_workflows_claims_runs(tmp_path):
 
 def _study_workspace(tmp_path):
     """A git workspace holding the real params.yaml and a three-run overlay, no runs yet."""
-    ws = tmp_path / "study"
-    ws.mkdir()
-    subprocess.run(["git", "init", "-q", str(ws)], check=True)
-    (ws / "params.yaml").write_text((ROOT / "params.yaml").read_text())
-    (ws / "small.yaml").write_text("methods: [ddpm-ft, domainstudio]\ndomains: [babies]\nseeds: [0]\n"
-                                   "extra_seeds: [{domains: [babies], methods: [domainstudio], seeds: [3]}]\n")
-    subprocess.run(["git", "-C", str(ws), "add", "."], check=True)
-    subprocess.run(["git", "-C", str(ws), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "w"], check=True)
-    return ws
+    return _git_workspace(tmp_path / "study", {
+        "params.yaml": (ROOT / "params.yaml").read_text(),
+        "small.yaml": "methods: [ddpm-ft, domainstudio]\ndomains: [babies]\nseeds: [0]\n"
+                      "extra_seeds: [{domains: [babies], methods: [domainstudio], seeds: [3]}]\n"})
+
+
+def _fake_snakemake(monkeypatch, ws, commands=None, returncode=0, records=True):
+    """subprocess.run with Snakemake replaced: it "makes" each target run's files (without adaptation.json and
+    sampling.json unless ``records``) and exits with ``returncode``; git runs for real."""
+    real_run = subprocess.run
+
+    def fake_run(cmd, **kw):
+        if cmd[0] != "snakemake":
+            return real_run(cmd, **kw)
+        if commands is not None:
+            commands.append((cmd, kw["cwd"], kw["env"]["PYTHONPATH"]))
+        for target in (c for c in cmd if c.startswith("results/metrics/")) if returncode == 0 else ():
+            _write_run(ws, target.removeprefix("results/metrics/").removesuffix("/intra_lpips.json"), records=records)
+        return subprocess.CompletedProcess(cmd, returncode)
+
+    monkeypatch.setattr(run_archive.subprocess, "run", fake_run)
 
 
 def test_run_makes_the_missing_runs_in_batches_and_archives_each(tmp_path, monkeypatch):
     ws = _study_workspace(tmp_path)
-    real_run, commands = subprocess.run, []
-
-    def fake_run(cmd, **kw):  # Snakemake "makes" each target run's files; git runs for real
-        if cmd[0] != "snakemake":
-            return real_run(cmd, **kw)
-        commands.append((cmd, kw["cwd"], kw["env"]["PYTHONPATH"]))
-        for target in (c for c in cmd if c.startswith("results/metrics/")):
-            run_dir = ws / target.removesuffix("/intra_lpips.json")
-            run_dir.mkdir(parents=True)
-            for m in run_archive.METRICS:
-                (run_dir / f"{m}.json").write_text(json.dumps({"fid": 1.0}))
-            for root, name in run_archive.RECORDS.items():
-                rec = ws / root / run_dir.relative_to(ws / "results" / "metrics")
-                rec.mkdir(parents=True)
-                (rec / name).write_text("{}")
-        return subprocess.CompletedProcess(cmd, 0)
-
-    monkeypatch.setattr(run_archive.subprocess, "run", fake_run)
+    commands = []
+    _fake_snakemake(monkeypatch, ws, commands)
     archive = tmp_path / "archive"
     run_archive.run_batches(archive, [Path("small.yaml")], ws, batch=2, cores=2)
     assert [sum(c.startswith("results/metrics/") for c in cmd) for cmd, _, _ in commands] == [2, 1]
@@ -148,9 +155,7 @@ def test_run_makes_the_missing_runs_in_batches_and_archives_each(tmp_path, monke
 
 def test_run_stops_at_a_failed_command_and_archives_nothing_of_it(tmp_path, monkeypatch):
     ws = _study_workspace(tmp_path)
-    real_run = subprocess.run
-    monkeypatch.setattr(run_archive.subprocess, "run",
-                        lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1) if cmd[0] == "snakemake" else real_run(cmd, **kw))
+    _fake_snakemake(monkeypatch, ws, returncode=1)
     with pytest.raises(SystemExit, match="snakemake failed"):
         run_archive.run_batches(tmp_path / "archive", [Path("small.yaml")], ws, batch=2, cores=2)
     assert not (tmp_path / "archive").exists()
@@ -159,18 +164,6 @@ def test_run_stops_at_a_failed_command_and_archives_nothing_of_it(tmp_path, monk
 def test_run_stops_when_a_made_run_cannot_be_archived(tmp_path, monkeypatch):
     """A run Snakemake reports made but whose records are incomplete stops the loop instead of being retried forever."""
     ws = _study_workspace(tmp_path)
-    real_run = subprocess.run
-
-    def fake_run(cmd, **kw):  # every metric file, but no sampling.json
-        if cmd[0] != "snakemake":
-            return real_run(cmd, **kw)
-        for target in (c for c in cmd if c.startswith("results/metrics/")):
-            run_dir = ws / target.removesuffix("/intra_lpips.json")
-            run_dir.mkdir(parents=True)
-            for m in run_archive.METRICS:
-                (run_dir / f"{m}.json").write_text("{}")
-        return subprocess.CompletedProcess(cmd, 0)
-
-    monkeypatch.setattr(run_archive.subprocess, "run", fake_run)
+    _fake_snakemake(monkeypatch, ws, records=False)
     with pytest.raises(SystemExit, match=r"without these runs' records \(see above\): faces/babies/10shot/ddpm-ft/seed0$"):
         run_archive.run_batches(tmp_path / "archive", [Path("small.yaml")], ws, batch=1, cores=2)
