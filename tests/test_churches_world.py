@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from domainstudio.data import churches
-from domainstudio.data.world import WORLDS, backbone_domains, domain_overview, render_target, world_module
+from domainstudio.data.world import WORLDS, backbone_domains, backbone_release_name, domain_overview, render_target, world_module
 from domainstudio.metrics.embedded_backbone import FactorCoder, read_factors
 from tests.conftest import assert_nested_shot_sets_and_disjoint_reference
 
@@ -29,6 +29,13 @@ def test_a_backbone_trains_on_every_domain_but_the_held_out_ones_unless_named():
     assert backbone_domains("churches", ["landscapes"]) == ("landscapes",)
     with pytest.raises(ValueError, match=r"\['babies'\] are not target domains of 'churches'"):
         backbone_domains("churches", ["haunted", "babies"])
+
+
+def test_a_backbone_release_is_named_after_the_held_out_domains_it_knows():
+    assert backbone_release_name("faces") == "metric_backbone"
+    assert backbone_release_name("faces", ["babies", "sketches"]) == "metric_backbone"
+    assert backbone_release_name("faces", ["babies", "sunglasses", "sketches", "modigliani", "photos"]) == "metric_backbone_with_photos"
+    assert backbone_release_name("churches", ["haunted", "landscapes"]) == "metric_backbone"      # no held-out domain
 
 
 def test_rendering_is_deterministic_and_seed_dependent():

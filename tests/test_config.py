@@ -21,7 +21,7 @@ def params():
 
 # Overlays that go on top of another overlay (README: paper scale; the seeds that decide the claims).
 STACKED_ON = {"paper_church.yaml": ["paper.yaml"], "paper_adm.yaml": ["paper.yaml"], "smoke_adm.yaml": ["smoke.yaml"],
-              "seeds_decide.yaml": ["seeds3.yaml"]}
+              "seeds_decide.yaml": ["seeds3.yaml"], "photos_seeds.yaml": ["photos.yaml"]}
 
 
 @pytest.mark.parametrize("overlay", sorted(p.name for p in (ROOT / "config").glob("*.yaml")))
@@ -197,11 +197,13 @@ def test_dry_run_and_lint(tmp_path):
 
 
 def test_a_domain_the_backbone_does_not_know_is_refused(params):
-    """The released backbone knows the four domains it was trained on; photos needs one trained here."""
+    """The main release knows the four domains it was trained on; photos needs the release with it, or one trained here."""
     params["domains"] = ["babies", "photos"]
     with pytest.raises(ConfigError, match=r"evaluate.embedded_backbone: releases/faces/32px/metric_backbone is trained on .*"
-                                          r"cannot score \['photos'\].*embedded_backbone: null"):
+                                          r"cannot score \['photos'\].*metric_backbone_with_photos.*embedded_backbone: null"):
         check_config(params, root=ROOT)
+    params["evaluate"]["embedded_backbone"] = "releases/faces/32px/metric_backbone_with_photos"
+    check_config(params, root=ROOT)
     params["evaluate"]["embedded_backbone"] = None       # trained here: on the four, photos being held out
     with pytest.raises(ConfigError, match=r"backbone_train.domains: null trains the backbone on \['babies', 'sunglasses', "
                                           r"'sketches', 'modigliani'\] and cannot score \['photos'\]"):

@@ -96,6 +96,8 @@ def test_default_configuration_loads_the_releases():
     assert params["source"]["kind"] == "pretrained"
     for path in (params["source"]["pretrained"], params["evaluate"]["embedded_backbone"], params["gan"]["pretrained"]):
         assert (ROOT / path) in RELEASES
+    photos = yaml.safe_load((ROOT / "config" / "photos.yaml").read_text())["evaluate"]["embedded_backbone"]
+    assert (ROOT / photos) in RELEASES and "photos" in json.loads((ROOT / photos / "backbone.json").read_text())["report"]["domains"]
 
 
 def test_a_tampered_release_is_refused_by_the_loaders(tmp_path):
@@ -148,6 +150,17 @@ def test_main_job_dag_trains_no_source_model_and_no_backbone(tmp_path):
     assert {"import_source_gan", "adapt_gan", "ewc_fisher", "render_source"} <= comparison
     for dag in (main_job, comparison):
         assert not {"pretrain_source", "train_backbone", "pretrain_source_gan"} & dag, dag
+
+
+def test_a_backbone_trained_on_the_held_out_domain_is_released_under_its_own_name(tmp_path):
+    """config/photos.yaml before config/release.yaml writes the backbone release its own manifest's command names."""
+    project = copy_project(tmp_path / "project")
+    overlays = ["--configfile", "config/photos.yaml", "config/release.yaml"]
+    dag = run(["snakemake", "-n", "results/releases/faces/32px/metric_backbone_with_photos", "--quiet", "rules", *overlays],
+              cwd=project).stdout
+    assert "train_backbone" in dag and "release_backbone" in dag
+    main_name = run(["snakemake", "-n", "results/releases/faces/32px/metric_backbone", *overlays], cwd=project, check=False)
+    assert main_name.returncode != 0 and "MissingRuleException" in main_name.stdout + main_name.stderr
 
 
 @pytest.mark.slow

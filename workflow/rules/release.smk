@@ -1,8 +1,8 @@
 # Releases (docs/releases.md): the source DDPM, the source GAN of the baselines and the embedded metric backbone that
 # the default configuration loads from releases/. config/release.yaml trains them here (source.kind: pretrain,
 # gan.pretrained: null, evaluate.embedded_backbone: null) and these rules write them, with their manifests, under
-# results/releases/; copying that over releases/ is a deliberate act, since every metric of the embedded world moves
-# with them.
+# results/releases/ (with config/photos.yaml before it, the faces backbone trained on the held-out domain too);
+# copying that over releases/ is a deliberate act, since every metric of the embedded world moves with them.
 
 
 if config["source"]["kind"] == "pretrain":
@@ -61,6 +61,7 @@ if GAN_ENABLED and not config["gan"].get("pretrained"):
 
 
 if not EMBEDDED_BACKBONE_RELEASE:
+    BACKBONE_RELEASE_NAME = backbone_release_name(WORLD, config["evaluate"].get("backbone_train", {}).get("domains"))
 
     localrules:
         release_backbone,
@@ -69,7 +70,8 @@ if not EMBEDDED_BACKBONE_RELEASE:
         input:
             "models/{world}/metric_backbone",
         output:
-            directory("results/releases/{world}/{resolution}px/metric_backbone"),
+            # metric_backbone, or metric_backbone_with_<held-out domains> when evaluate.backbone_train.domains names them
+            directory(f"results/releases/{{world}}/{{resolution}}px/{BACKBONE_RELEASE_NAME}"),
         params:
             regenerate=json.dumps({"world": WORLD, "resolution": RESOLUTION, "data": config["data"],
                                    "backbone_train": config["evaluate"].get("backbone_train", {})}),

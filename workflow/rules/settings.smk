@@ -1,7 +1,7 @@
 # What each verb reads from params.yaml: the blocks passed as --config-json, and the arguments and inputs that
 # depend on the configuration (backbones, releases, snapshots, a table's runs). Every input and params function of a
 # rule is a named function here; rules carry no lambdas. Changing a block reruns only the jobs that read it.
-from domainstudio.data.world import backbone_domains
+from domainstudio.data.world import backbone_domains, backbone_release_name
 from domainstudio.params.arguments import adapt_settings, sample_settings
 
 

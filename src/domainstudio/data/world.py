@@ -39,6 +39,13 @@ def backbone_domains(world: str, names: list[str] | None = None) -> tuple[str, .
     return tuple(d for d in module.TARGET_DOMAINS if d in names)
 
 
+def backbone_release_name(world: str, names: list[str] | None = None) -> str:
+    """The folder of a metric backbone release (releases/<world>/<res>px/<name>): ``metric_backbone``, or, for one
+    trained on held-out domains too, ``metric_backbone_with_`` and their names (``metric_backbone_with_photos``)."""
+    held_out = [d for d in backbone_domains(world, names) if d in world_module(world).HELD_OUT_DOMAINS]
+    return "_with_".join(["metric_backbone", "_".join(held_out)]) if held_out else "metric_backbone"
+
+
 def _render_into(folder: Path, world: str, domain: str, split: str, indices, size: int, seed: int, desc: str):
     module = world_module(world)
     rows = []

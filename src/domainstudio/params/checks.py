@@ -118,8 +118,8 @@ def _check_backbone_domains(config: dict, root: Path) -> None:
                               f"not {config['world']!r}; its heads read only that world's domains and factors")
         known = trained["report"]["domains"]
         where = f"evaluate.embedded_backbone: {release} is trained on {known}"
-        fix = ("set evaluate.embedded_backbone: null and name them in evaluate.backbone_train.domains to train one here "
-               "(config/photos.yaml does)")
+        fix = ("load a backbone released with them (config/photos.yaml loads releases/faces/32px/metric_backbone_with_photos), "
+               "or set evaluate.embedded_backbone: null and name them in evaluate.backbone_train.domains to train one here")
     else:
         from domainstudio.data.world import backbone_domains
 
@@ -129,7 +129,7 @@ def _check_backbone_domains(config: dict, root: Path) -> None:
         except ValueError as err:
             raise ConfigError(str(err)) from None
         where = f"evaluate.backbone_train.domains: {names if names is not None else 'null'} trains the backbone on {list(known)}"
-        fix = "name them in evaluate.backbone_train.domains (config/photos.yaml does)"
+        fix = "name them in evaluate.backbone_train.domains (config/photos.yaml names all five)"
     missing = sorted(scored - set(known))
     if missing:
         raise ConfigError(f"{where} and cannot score {missing} (its features and in-domain head do not know them); {fix}")
