@@ -161,6 +161,19 @@ def test_a_backbone_trained_on_the_held_out_domain_is_released_under_its_own_nam
     assert "train_backbone" in dag and "release_backbone" in dag
     main_name = run(["snakemake", "-n", "results/releases/faces/32px/metric_backbone", *overlays], cwd=project, check=False)
     assert main_name.returncode != 0 and "MissingRuleException" in main_name.stdout + main_name.stderr
+    # a world of one's own images has no held-out domain: its backbone release keeps the plain name
+    from PIL import Image
+
+    for folder, n in (("data/mine/source", 4), ("data/mine/cats/1shot", 1)):
+        (project / folder).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (32, 32), (i, 0, 0)).save(project / folder / f"{i:03d}.png")
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(yaml.safe_dump({"world": "mine", "domains": ["cats"], "shots": [1], "methods": ["ddpm-ft"],
+                                    "data": {"kind": "folders"}, "t2i": {"enabled": False},
+                                    "evaluate": {"backbone": "alex-random", "fid_backbone": "inception"},
+                                    "report": {"ablation": {"domains": ["cats"]}, "shots": {"domains": ["cats"], "shots": [1]}}}))
+    run(["snakemake", "-n", "models/mine/source", "--configfile", "config/smoke.yaml", str(mine)], cwd=project)
 
 
 @pytest.mark.slow

@@ -61,7 +61,9 @@ if GAN_ENABLED and not config["gan"].get("pretrained"):
 
 
 if not EMBEDDED_BACKBONE_RELEASE:
-    BACKBONE_RELEASE_NAME = backbone_release_name(WORLD, config["evaluate"].get("backbone_train", {}).get("domains"))
+    # a world of one's own images (data.kind: folders) holds out no domain
+    BACKBONE_RELEASE_NAME = (backbone_release_name(WORLD, config["evaluate"].get("backbone_train", {}).get("domains"))
+                             if EMBEDDED else "metric_backbone")
 
     localrules:
         release_backbone,
